@@ -1,0 +1,1 @@
+"""Training machinery shared by every network: checkpoints, logs, curves, the supervised loop."""
