@@ -8,7 +8,6 @@ of the training data. Loading verifies the checksum and fails clearly on a misma
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -51,9 +50,9 @@ class ModelEntry:
 
     def build_network(self) -> torch.nn.Module:
         """Instantiate the untrained network from ``network`` and ``config``."""
-        module_name, class_name = self.network.split(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
-        return cls(**self.config)
+        from lunglesion.networks.catalog import build_network
+
+        return build_network(self.network, self.config)
 
 
 def _read_registry() -> list[ModelEntry]:

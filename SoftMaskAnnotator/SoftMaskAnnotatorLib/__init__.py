@@ -1,0 +1,1 @@
+"""Qt-free code of the SoftMaskAnnotator Slicer module (tested with slicer-core)."""

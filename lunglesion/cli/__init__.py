@@ -1,0 +1,1 @@
+"""The ``lunglesion`` command line: one module per subcommand, dispatched by ``main``."""

@@ -1,0 +1,31 @@
+"""List the registered models with their task, accuracy and weight file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from lunglesion.registry import list_models, models_dir
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the registry entries as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    entries = list_models()
+    if args.json:
+        print(json.dumps([e.__dict__ for e in entries], indent=2))
+        return 0
+    if not entries:
+        print(f"no trained models registered in {models_dir() / 'models.json'}")
+        return 0
+    print(f"{'name':<16} {'task':<22} {'val dice':>8}  {'MB':>5}  description")
+    for e in entries:
+        dice = e.metrics.get("dice")
+        size_mb = e.weights_path.stat().st_size / 1e6 if e.weights_path.exists() else float("nan")
+        mark = "*" if e.default else " "
+        print(f"{e.name + mark:<16} {e.task:<22} {dice if dice is None else f'{dice:.4f}':>8}  "
+              f"{size_mb:5.1f}  {e.description}")
+    print("(* = default for its task)")
+    return 0

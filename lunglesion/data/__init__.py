@@ -1,0 +1,1 @@
+"""Datasets, splits and augmentation for training and evaluation."""

@@ -1,0 +1,58 @@
+"""A registered model loaded for prediction, with CPU fallback when the GPU runs out of memory."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from lunglesion.inference.device import resolve_device, warn
+from lunglesion.inference.slices import predict_slices
+from lunglesion.registry import ModelEntry, load_model
+
+
+class Predictor:
+    """Predicts probability maps for 2D slices in the network domain [0, 1].
+
+    The registry entry's ``input`` says how: ``size`` (square side the network sees),
+    ``classes`` (1 = binary sigmoid, >1 = softmax) and optionally ``predictor``
+    (``"module:function"`` taking ``(network, slices)`` for networks that need their own
+    handling, such as DSNet's nodule ROI).
+    """
+
+    def __init__(self, name: str, device: str = "auto", batch_size: int = 8) -> None:
+        self.device = resolve_device(device)
+        self.network, self.entry = load_model(name, self.device)
+        self.network = self.network.to(memory_format=torch.channels_last)
+        self.batch_size = batch_size
+
+    @property
+    def entry_info(self) -> ModelEntry:
+        return self.entry
+
+    @property
+    def classes(self) -> int:
+        return int(self.entry.input.get("classes", 1))
+
+    def predict(self, slices: Sequence[np.ndarray],
+                progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+        """Probabilities per slice: ``(H, W)`` for binary models, ``(C, H, W)`` for multi-class."""
+        try:
+            return self._predict(slices, progress)
+        except torch.cuda.OutOfMemoryError:
+            warn("GPU out of memory; continuing on the CPU")
+            torch.cuda.empty_cache()
+            self.device = torch.device("cpu")
+            self.network = self.network.to(self.device)
+            return self._predict(slices, progress)
+
+    def _predict(self, slices: Sequence[np.ndarray], progress: Callable[[int], None] | None) -> list[np.ndarray]:
+        custom = self.entry.input.get("predictor")
+        if custom:
+            module_name, function_name = custom.split(":")
+            function = getattr(importlib.import_module(module_name), function_name)
+            return [function(self.network, s) for s in slices]
+        return predict_slices(self.network, slices, int(self.entry.input["size"]), batch_size=self.batch_size,
+                              device=self.device, multiclass=self.classes > 1, progress=progress)

@@ -1,0 +1,1 @@
+"""Network definitions (architecture only; training and inference live elsewhere)."""
