@@ -10,7 +10,8 @@ through any file format can be compared with what SimpleITK reads:
   LPS patient frame; ``direction`` is the 3x3 (or 2x2) matrix whose columns are the
   directions of the i, j, k axes in LPS.
 
-The MRML bridge converts LPS to RAS in one place (``lunglesion_mrml``); nothing else does.
+The MRML bridge (``LungLesionSeg/LungLesionSegLib/mrml_bridge.py``) converts LPS to RAS in
+one place; nothing else does.
 """
 
 from __future__ import annotations

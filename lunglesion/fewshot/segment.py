@@ -84,18 +84,26 @@ class _Runner:
                 box: tuple[int, int, int, int] | None) -> list[np.ndarray]:
         """Bool masks (query slice size) for ``(shots, normalised query slice)`` pairs."""
         out = []
-        for start in range(0, len(pairs), BATCH):
-            chunk = pairs[start:start + BATCH]
+        batches: list[list[tuple[list[SupportSlice], np.ndarray]]] = []
+        for pair in pairs:  # consecutive pairs with the same shots share one support encoding
+            previous = batches[-1][0][0] if batches else []
+            if (batches and len(batches[-1]) < BATCH and len(previous) == len(pair[0])
+                    and all(a is b for a, b in zip(previous, pair[0]))):
+                batches[-1].append(pair)
+            else:
+                batches.append([pair])
+        for chunk in batches:
             shape = chunk[0][1].shape
             y0, y1, x0, x1 = box or (0, shape[0], 0, shape[1])
-            shots = len(chunk[0][0])
+            shots = chunk[0][0]
             crop = (lambda a: a[y0:y1, x0:x1]) if box else (lambda a: a)  # noqa: E731
-            s_img = torch.stack([torch.stack([resize_stack(crop(s.image)[None], self.size)[0] for s in sh])
-                                 for sh, _ in chunk])
-            s_msk = torch.stack([torch.stack([resize_stack(crop(s.mask)[None].astype(np.float32), self.size,
-                                                           "area")[0] for s in sh]) for sh, _ in chunk]) > 0.5
+            s_img = torch.stack([resize_stack(crop(s.image)[None], self.size)[0] for s in shots])[None]
+            s_msk = torch.stack([resize_stack(crop(s.mask)[None].astype(np.float32), self.size, "area")[0]
+                                 for s in shots])[None] > 0.5
             q = resize_stack(np.stack([qs[y0:y1, x0:x1] for _, qs in chunk]), self.size)
-            init = torch.stack([register_masks(s_img[:, k], s_msk[:, k].float(), q) for k in range(shots)]).mean(0)
+            n = q.shape[0]
+            init = torch.stack([register_masks(s_img[:, k].expand(n, -1, -1), s_msk[:, k].float().expand(n, -1, -1), q)
+                                for k in range(len(shots))]).mean(0)
             net_out = self.network(s_img.unsqueeze(2), s_msk.float(), q.unsqueeze(1),
                                    initial_mask=(init > 0.5).float(), iterations=self.iterations)
             prob = net_out.logits[-1].softmax(1)[:, 1]

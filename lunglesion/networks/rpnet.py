@@ -134,10 +134,16 @@ class _FewShotBase(nn.Module):
 
     def _encode(self, support_images: torch.Tensor, support_masks: torch.Tensor,
                 query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Features of support (B*S, C, h, w), its pooled masks and query (B, C, h, w).
+
+        A support batch of 1 with a larger query batch is encoded once and shared.
+        """
         b, s = support_images.shape[:2]
-        feats = self.encoder(torch.cat([support_images.flatten(0, 1), query], 0))
-        fs, fq = feats[: b * s], feats[b * s:]
+        fs = self.encoder(support_images.flatten(0, 1))
+        fq = self.encoder(query)
         ms = _pool_mask(support_masks.flatten(0, 1), fs.shape[-2:])
+        if b == 1 and query.shape[0] > 1:
+            fs, ms = fs.repeat(query.shape[0], 1, 1, 1), ms.repeat(query.shape[0], 1, 1, 1)
         return fs, ms, fq
 
     def _align(self, fq: torch.Tensor, q_logits: torch.Tensor, fs: torch.Tensor, b: int, s: int) -> torch.Tensor:
@@ -158,7 +164,7 @@ class PrototypeNet(_FewShotBase):
     def forward(self, support_images: torch.Tensor, support_masks: torch.Tensor, query: torch.Tensor,
                 initial_mask: torch.Tensor | None = None, iterations: int | None = None) -> FewShotOutput:
         """support_images (B, S, 1, H, W), support_masks (B, S, H, W), query (B, 1, H, W)."""
-        b, s = support_images.shape[:2]
+        b, s = query.shape[0], support_images.shape[1]
         fs, ms, fq = self._encode(support_images, support_masks, query)
         protos = support_prototypes(fs.view(b, s, *fs.shape[1:]), ms.view(b, s, *ms.shape[1:]))
         logits = F.interpolate(prototype_logits(fq, protos, self.scale), size=query.shape[-2:],
@@ -188,7 +194,7 @@ class RPNet(_FewShotBase):
     def forward(self, support_images: torch.Tensor, support_masks: torch.Tensor, query: torch.Tensor,
                 initial_mask: torch.Tensor | None = None, iterations: int | None = None) -> FewShotOutput:
         """support_images (B, S, 1, H, W), support_masks (B, S, H, W), query (B, 1, H, W)."""
-        b, s = support_images.shape[:2]
+        b, s = query.shape[0], support_images.shape[1]
         steps = iterations or (self.train_iterations if self.training else self.test_iterations)
         fs, ms, fq = self._encode(support_images, support_masks, query)
         size = fq.shape[-2:]
