@@ -14,6 +14,7 @@ from lunglesion.inference.pipeline import segment_image
 from lunglesion.inference.predictor import Predictor
 from lunglesion.io import read_image, read_labelmap
 from lunglesion.io.atomic import atomic_output
+from lunglesion.io.validation import require_3d
 from lunglesion.metrics import evaluate_pair, summarise
 
 CLASS_NAMES = {1: "ground-glass opacity", 2: "consolidation"}
@@ -81,7 +82,7 @@ def evaluate_labelled_set(model: str, data: Path, multiclass: bool = False, thre
 def evaluate_volume(model: str, image_path: Path, label_path: Path, threshold: float = 0.5,
                     device: str = "auto") -> EvaluationReport:
     """Metrics (with HD95 and ASD in mm) of ``segment`` on a CT volume against its label map."""
-    image = read_image(image_path)
+    image = require_3d(read_image(image_path), f"volume {Path(image_path).name}")
     label = read_labelmap(label_path)
     result = segment_image(image, model=model, device=device, threshold=threshold, keep_probability=True)
     spacing = tuple(reversed(image.spacing))

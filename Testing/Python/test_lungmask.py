@@ -12,7 +12,7 @@ import SimpleITK as sitk
 from lunglesion.errors import DimensionError, NotCTError
 from lunglesion.image import Image
 from lunglesion.lungmask import LEFT_LUNG, RIGHT_LUNG, lung_volumes_ml, segment_lungs
-from lunglesion.preprocessing import from_sitk
+from lunglesion.io.convert import from_sitk
 
 
 def _read(path: Path) -> Image:

@@ -12,7 +12,8 @@ from scipy import ndimage as ndi
 
 from lunglesion.errors import DimensionError, InputError
 from lunglesion.image import Image
-from lunglesion.preprocessing import (COVID_SEMISEG_WINDOW, axial_view, crop_to_mask_bbox, from_sitk, hu_to_unit,
+from lunglesion.io.convert import from_sitk
+from lunglesion.preprocessing import (COVID_SEMISEG_WINDOW, axial_view, crop_to_mask_bbox, hu_to_unit,
                                       paste_into, resample_image, resample_to_reference, to_network_domain,
                                       uint8_to_unit, zscore_to_unit)
 

@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the architecture's)")
     parser.add_argument("--size", type=int, default=None, help="training side length in pixels")
     parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--val-data", default=None, help="explicit validation set (default: a split of --data)")
     parser.add_argument("--val-every", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--multiclass", action="store_true", help="background / GGO / consolidation head")
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(model=args.model, data=args.data, out_dir=out, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, size=args.size, val_fraction=args.val_fraction,
-                      seed=args.seed, multiclass=args.multiclass, init_from=args.init_from,
+                      seed=args.seed, val_data=args.val_data, multiclass=args.multiclass, init_from=args.init_from,
                       val_every=args.val_every, threads=args.threads)
     trainer = SupervisedTrainer(cfg)
     if args.resume and (Path(out) / "checkpoint.pt").exists():

@@ -49,7 +49,8 @@ def read_label_png(path: Path, multiclass: bool = False) -> np.ndarray:
     """A mask file as uint8: binary {0, 1} (pixels > 127) or the raw class values."""
     try:
         with PILImage.open(path) as im:
-            array = np.asarray(im.convert("L"))
+            # palette masks hold class indices; converting them to grey would map 1 -> 75
+            array = np.asarray(im if multiclass and im.mode == "P" else im.convert("L"))
     except OSError as exc:
         raise InputError(f"cannot read mask file {path}: {exc}") from exc
     return array.astype(np.uint8) if multiclass else (array > 127).astype(np.uint8)

@@ -7,8 +7,8 @@ trained on. Two protocols, both through :func:`segment_with_support`:
 * ``same``: k slices of the volume labelled (centres of k equal chunks of the structure's
   extent), the volume itself is the query; Dice over every other slice of the volume,
   so stopping where the structure ends is part of the score;
-* ``cross``: k labelled slices of another volume of the same modality; the query is the
-  other volume's labelled extent (the paper's protocol, Roy et al.); Dice over it.
+* ``cross``: k labelled slices of the totalseg/ct volume, the query is another CT volume's
+  labelled extent (the paper's protocol, Roy et al.); Dice over it (networks only).
 
 ``--interactive`` adds the chest_ct nodule labelled on its central slice.
 """
@@ -25,12 +25,14 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from lunglesion.fewshot.baselines import copy_nearest, fill_between
 from lunglesion.fewshot.episodes import HELD_OUT_CLASSES
 from lunglesion.fewshot.segment import segment_with_support
 from lunglesion.fewshot.slices import from_axial, to_axial
 from lunglesion.image import Image
 from lunglesion.io.convert import from_sitk
 
+CROSS_SUPPORT = "totalseg/ct"  # cross-volume episodes take their support from this volume
 VOLUMES = (  # (source, image, labels, class map)
     ("totalseg/ct", "totalseg/ct.nii.gz", "totalseg/ct_seg_total_v1.nii.gz", "total_v1"),
     ("totalseg/ct_sm", "totalseg/ct_sm.nii.gz", "totalseg/ct_sm_seg_total_v2.nii.gz", "total"),
@@ -67,7 +69,19 @@ def keep_slices(mask_axial: np.ndarray, keep: list[int], like: Image) -> Image:
     return like.with_array(from_axial(partial.astype(np.uint8), like.direction))
 
 
-def run(data: Path, models: list[str], shots: list[int], out: Path, interactive: bool) -> dict:
+def _baseline_rows(m: np.ndarray, keep: list[int], rest: np.ndarray, info: dict) -> list[dict]:
+    """copy-nearest (to every slice, and with the copy range tuned on the answer) and fill-between."""
+    labelled = {z: m[z] for z in keep}
+    rows = [{**info, "model": "copy-nearest", "dice": dice(copy_nearest(labelled, m.shape[0])[rest], m[rest])}]
+    best = max(dice(copy_nearest(labelled, m.shape[0], d)[rest], m[rest]) for d in range(m.shape[0]))
+    rows.append({**info, "model": "copy-nearest-oracle-range", "dice": best})
+    if len(keep) > 1:
+        rows.append({**info, "model": "fill-between", "dice": dice(fill_between(labelled, m.shape[0])[rest], m[rest])})
+    return rows
+
+
+def run(data: Path, models: list[str], shots: list[int], out: Path, interactive: bool,
+        baselines: bool) -> dict:
     maps = json.loads((data / "totalseg" / "class_maps.json").read_text())
     cases = defaultdict(list)  # class name -> [(source, modality, image, axial mask)]
     for source, image_path, label_path, key in VOLUMES:
@@ -87,12 +101,15 @@ def run(data: Path, models: list[str], shots: list[int], out: Path, interactive:
                 support = [(image, keep_slices(m, keep, image))]
                 rest = np.ones(m.shape[0], bool)
                 rest[keep] = False
-                for model in models + ["copy-nearest"] + (["fill-between"] if k > 1 else []):
+                for model in models:
                     pred = to_axial(segment_with_support(image, support, model=model).array, image.direction) > 0
                     rows.append({"protocol": "same", "class": cls, "query": source, "support": source, "k": k,
                                  "model": model, "dice": dice(pred[rest], m[rest])})
+                if baselines:
+                    rows += _baseline_rows(m, keep, rest, {"protocol": "same", "class": cls, "query": source,
+                                                           "support": source, "k": k})
                 for s_source, s_mod, s_image, s_m in vols:
-                    if s_source == source or s_mod != modality:
+                    if s_source != CROSS_SUPPORT or s_source == source or s_mod != modality:
                         continue
                     s_keep = chunk_centres(np.nonzero(s_m.any((1, 2)))[0], k)
                     s_support = [(s_image, keep_slices(s_m, s_keep, s_image))]
@@ -111,7 +128,9 @@ def run(data: Path, models: list[str], shots: list[int], out: Path, interactive:
         keep = chunk_centres(present, 1)
         rest = np.ones(m.shape[0], bool)
         rest[keep] = False
-        for model in models + ["copy-nearest"]:
+        rows += _baseline_rows(m, keep, rest, {"protocol": "interactive", "class": "lung_nodule",
+                                               "query": "chest_ct", "support": "chest_ct", "k": 1})
+        for model in models:
             pred = to_axial(segment_with_support(image, [(image, keep_slices(m, keep, image))], model=model).array,
                             image.direction) > 0
             rows.append({"protocol": "interactive", "class": "lung_nodule", "query": "chest_ct",
@@ -135,14 +154,15 @@ def run(data: Path, models: list[str], shots: list[int], out: Path, interactive:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2].parent / "shared" / "data")
-    parser.add_argument("--models", nargs="+", default=["rpnet", "rpnet-proto"])
+    parser.add_argument("--models", nargs="*", default=["rpnet", "rpnet-proto"])
     parser.add_argument("--shots", nargs="+", type=int, default=[1, 3])
     parser.add_argument("--out", type=Path, default=Path("runs/rpnet/eval"))
     parser.add_argument("--interactive", action="store_true")
+    parser.add_argument("--baselines", action="store_true", help="add copy-nearest and fill-between rows")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    run(args.data, args.models, args.shots, args.out, args.interactive)
+    run(args.data, args.models, args.shots, args.out, args.interactive, args.baselines)
 
 
 if __name__ == "__main__":

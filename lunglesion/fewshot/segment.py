@@ -124,21 +124,22 @@ def _interactive(runner: _Runner, query: np.ndarray, shots: list[SupportSlice],
         result[s.z] = s.mask
     box = roi_box(np.any([s.mask for s in shots], axis=0))
     zs = np.array(sorted(labelled))
-    # one branch per labelled slice and direction; it walks outward to the next labelled slice
+    # one branch per labelled slice and direction, walking outward; between two labelled
+    # slices each branch stops at the midpoint (slices belong to the nearer labelled slice)
     branches = []
     for i, z in enumerate(zs):
-        lo = zs[i - 1] if i > 0 else -1
-        hi = zs[i + 1] if i + 1 < len(zs) else depth
-        branches += [(int(z), -1, int(lo)), (int(z), 1, int(hi))]
+        below = (zs[i - 1] + z) / 2 if i > 0 else -1
+        above = (zs[i + 1] + z) / 2 if i + 1 < len(zs) else depth
+        branches += [(int(z), -1, below), (int(z), 1, above)]
     alive = {b: True for b in branches}
     total, done = max(1, depth - len(zs)), 0
     for distance in range(1, depth):
         jobs = []
         for b in branches:
-            z0, step, stop = b
+            z0, step, limit = b
             z = z0 + step * distance
-            limit = (z0 + stop) / 2  # slices nearer to the other labelled slice belong to it
-            if not alive[b] or (step < 0 and (z <= stop or z < limit)) or (step > 0 and (z >= stop or z > limit)):
+            if not alive[b] or (step < 0 and z <= limit - 0.5) or (step > 0 and z >= limit + 0.5) \
+                    or z in labelled or not 0 <= z < depth:
                 alive[b] = False
                 continue
             jobs.append((b, z))

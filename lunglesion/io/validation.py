@@ -20,7 +20,7 @@ def require_nonempty(image: Image, what: str = "image") -> Image:
     if image.array.size == 0:
         raise EmptyInputError(f"{what} holds no voxels (shape {image.array.shape})")
     if np.all(image.array == image.array.flat[0]):
-        raise EmptyInputError(f"{what} is constant (every voxel is {image.array.flat[0]}); nothing to process")
+        raise EmptyInputError(f"{what} is empty: every voxel is {image.array.flat[0]}, nothing to process")
     return image
 
 

@@ -42,6 +42,8 @@ def build_network(network: str, config: dict[str, Any]) -> torch.nn.Module:
 _BSNET_LIGHT = dict(layers=(2, 2, 2, 2), planes=(16, 32, 64, 128), stem_width=16, base_width=26,
                     scale=4, rfb_channels=32, edge_channels=32, mbg_channels=32)
 
+_NCOVSEGNET_LIGHT = dict(layers=(3, 4, 6, 3), planes=(16, 24, 48, 96), stem_width=16, gca_channels=(32, 32, 48, 48))
+
 ARCHITECTURES: dict[str, Architecture] = {
     "unet": Architecture("lunglesion.networks.unet:UNet", dict(in_channels=1, out_channels=1, base=16, depth=4),
                          loss="bce_dice", description="plain 2D U-Net (Ronneberger 2015), 1.9 M parameters"),
@@ -51,6 +53,12 @@ ARCHITECTURES: dict[str, Architecture] = {
     "bsnet-light": Architecture("lunglesion.networks.bsnet:BSNet", dict(in_channels=1, **_BSNET_LIGHT),
                                 loss="structure", edge_output=True, size=256, lr=1e-3,
                                 description="BSNet, light configuration (narrow Res2Net v1b, 1.8 M parameters)"),
+    "ncovsegnet": Architecture("lunglesion.networks.ncovsegnet:NCoVSegNet", dict(in_channels=1), loss="wbce_dice",
+                               size=352, lr=1e-4,
+                               description="nCoVSegNet, paper configuration (ECA-ResNet-50 backbone)"),
+    "ncovsegnet-light": Architecture("lunglesion.networks.ncovsegnet:NCoVSegNet",
+                                     dict(in_channels=1, **_NCOVSEGNET_LIGHT), loss="wbce_dice", size=256, lr=1e-3,
+                                     description="nCoVSegNet, light configuration (narrow ECA-ResNet-50, 1.75 M parameters)"),
 }
 
 

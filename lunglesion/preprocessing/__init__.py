@@ -1,7 +1,7 @@
 """Preprocessing: intensity windowing, resampling, lung bounding-box crop, axial slicing."""
 
 from lunglesion.preprocessing.crop import crop_to_mask_bbox, paste_into
-from lunglesion.preprocessing.resample import from_sitk, resample_image, resample_to_reference, to_sitk
+from lunglesion.preprocessing.resample import resample_image, resample_to_reference
 from lunglesion.preprocessing.slicing import AxialView, axial_view
 from lunglesion.preprocessing.windowing import (
     COVID_SEMISEG_WINDOW,
@@ -12,7 +12,7 @@ from lunglesion.preprocessing.windowing import (
 )
 
 __all__ = [
-    "COVID_SEMISEG_WINDOW", "AxialView", "axial_view", "crop_to_mask_bbox", "from_sitk", "hu_to_unit",
-    "paste_into", "resample_image", "resample_to_reference", "to_network_domain", "to_sitk",
+    "COVID_SEMISEG_WINDOW", "AxialView", "axial_view", "crop_to_mask_bbox", "hu_to_unit",
+    "paste_into", "resample_image", "resample_to_reference", "to_network_domain",
     "uint8_to_unit", "zscore_to_unit",
 ]

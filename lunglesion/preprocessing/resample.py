@@ -7,24 +7,9 @@ import SimpleITK as sitk
 
 from lunglesion.errors import InputError
 from lunglesion.image import Image
+from lunglesion.io.convert import from_sitk, to_sitk
 
 _INTERPOLATORS = {0: sitk.sitkNearestNeighbor, 1: sitk.sitkLinear, 3: sitk.sitkBSpline}
-
-
-def to_sitk(image: Image) -> sitk.Image:
-    """SimpleITK image with the same voxels and geometry."""
-    out = sitk.GetImageFromArray(np.ascontiguousarray(image.array))
-    out.SetSpacing(image.spacing)
-    out.SetOrigin(image.origin)
-    out.SetDirection(tuple(image.direction.ravel()))
-    return out
-
-
-def from_sitk(img: sitk.Image, metadata: dict[str, str] | None = None) -> Image:
-    """:class:`Image` with the voxels and geometry of a SimpleITK image."""
-    dim = img.GetDimension()
-    return Image(array=sitk.GetArrayFromImage(img), spacing=img.GetSpacing(), origin=img.GetOrigin(),
-                 direction=np.array(img.GetDirection()).reshape(dim, dim), metadata=dict(metadata or {}))
 
 
 def _interpolator(order: int) -> int:
@@ -64,5 +49,6 @@ def resample_to_reference(image: Image, reference: Image, order: int = 1) -> Ima
 def _resample(image: Image, ref: sitk.Image, order: int) -> Image:
     src = to_sitk(image)
     pixel = src.GetPixelID() if order == 0 else sitk.sitkFloat32
-    out = sitk.Resample(src, ref, sitk.Transform(), _interpolator(order), 0.0, pixel)
-    return from_sitk(out, image.metadata)
+    out = from_sitk(sitk.Resample(src, ref, sitk.Transform(), _interpolator(order), 0.0, pixel))
+    out.metadata = dict(image.metadata)
+    return out

@@ -46,6 +46,7 @@ class TrainConfig:
     size: int | None = None
     multiscale: tuple[float, ...] = (0.75, 1.0, 1.25)
     val_fraction: float = 0.2
+    val_data: str | None = None
     seed: int = 0
     multiclass: bool = False
     init_from: str | None = None
@@ -88,11 +89,16 @@ class SupervisedTrainer:
         self.n_classes = 3 if cfg.multiclass else 1
         mask_folder = "multiclass" if cfg.multiclass else "masks"
         stems = [s for s, _, _ in list_pairs(Path(cfg.data), mask_folder)]
-        self.train_stems, self.val_stems = split_stems(stems, cfg.val_fraction, cfg.seed)
+        if cfg.val_data:  # an explicit validation folder, e.g. split by patient
+            self.train_stems = stems
+            self.val_stems = [s for s, _, _ in list_pairs(Path(cfg.val_data), mask_folder)]
+        else:
+            self.train_stems, self.val_stems = split_stems(stems, cfg.val_fraction, cfg.seed)
         (self.out_dir / "split.json").write_text(json.dumps(
-            {"data": cfg.data, "seed": cfg.seed, "train": self.train_stems, "val": self.val_stems}, indent=1))
+            {"data": cfg.data, "val_data": cfg.val_data or cfg.data, "seed": cfg.seed,
+             "train": self.train_stems, "val": self.val_stems}, indent=1))
         train = load_labelled_set(Path(cfg.data), mask_folder, cfg.multiclass, self.train_stems)
-        self.val = load_labelled_set(Path(cfg.data), mask_folder, cfg.multiclass, self.val_stems)
+        self.val = load_labelled_set(Path(cfg.val_data or cfg.data), mask_folder, cfg.multiclass, self.val_stems)
         edges_dir = Path(cfg.data) / "edges"
         use_edges = self.arch.edge_output and not cfg.multiclass
         if use_edges and not edges_dir.is_dir():
@@ -148,6 +154,8 @@ class SupervisedTrainer:
         total, batches = 0.0, 0
         for start in range(0, len(order), self.cfg.batch_size):
             idx = order[start:start + self.cfg.batch_size]
+            if len(idx) < 2:  # BatchNorm on pooled attention features needs two samples
+                continue
             scale = self.cfg.multiscale[int(torch.randint(len(self.cfg.multiscale), (1,), generator=self.generator))]
             side = max(32, int(round(self.size * scale / 32)) * 32)
             images, labels = self.train_images[idx], self.train_labels[idx]

@@ -8,10 +8,12 @@
 * 2D covid_semiseg slices (8-bit lung window, no HU, orientation not standardised): the
   two lungs found in the 8-bit image itself. Dark pixels (below the image's Otsu
   threshold) form components; those reaching an image corner are outside air (the slices
-  are body-cropped, so lungs may touch the sides but not the corners); each of the two
-  largest components is replaced by its filled convex hull, so that lesions inside the
-  lung and consolidations against the chest wall (brighter than air) become part of
-  their lung (pixels in both hulls go to neither unless dark in one lung). ``lung1`` is the lung with the
+  are body-cropped, so lungs may touch the sides but not the corners); the two largest
+  components are closed with a disc of 4 % of the image size and hole-filled, so that
+  lesions inside the lung (brighter than air) become part of their lung. Known limit:
+  dense consolidation against the chest wall is brighter than the threshold and is
+  often left out (on covid_semiseg/train about 20 % of lesion pixels fall outside the
+  regions; a convex hull recovers only a quarter of those while adding mediastinum). ``lung1`` is the lung with the
   smaller centroid coordinate along the axis where the two centroids differ most (the
   slices are not oriented consistently, so left/right cannot be told).
 """
@@ -69,9 +71,13 @@ def lung_regions_2d(image: np.ndarray) -> np.ndarray:
         lungs = _split_in_two(labels == keep[0])
     else:
         lungs = [labels == k for k in keep]
-    closed = [convex_hull_mask(lung) for lung in lungs]
-    overlap = closed[0] & closed[1]
-    closed = [c & ~overlap | (c & overlap & lung) for c, lung in zip(closed, lungs)]
+    radius = max(2, int(round(0.04 * max(image.shape))))
+    pad = radius + 1
+    closed = []
+    for lung in lungs:
+        padded = ndimage.binary_closing(np.pad(lung, pad), structure=_disc(radius))
+        closed.append(ndimage.binary_fill_holes(padded)[pad:-pad, pad:-pad])
+    closed[1] &= ~closed[0]
     centroids = np.array([ndimage.center_of_mass(c) for c in closed])
     axis = int(np.argmax(np.abs(centroids[0] - centroids[1])))
     first = int(np.argmin(centroids[:, axis]))
@@ -81,21 +87,9 @@ def lung_regions_2d(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def convex_hull_mask(mask: np.ndarray) -> np.ndarray:
-    """Filled convex hull of a 2D binary mask."""
-    from scipy.spatial import Delaunay, QhullError
-
-    points = np.argwhere(mask)
-    try:
-        hull = Delaunay(points)
-    except QhullError:
-        return mask.copy()
-    lo, hi = points.min(0), points.max(0) + 1
-    grid = np.indices((hi - lo)).reshape(2, -1).T + lo
-    inside = hull.find_simplex(grid) >= 0
-    out = np.zeros(mask.shape, bool)
-    out[lo[0]:hi[0], lo[1]:hi[1]] = inside.reshape(hi - lo)
-    return out | mask
+def _disc(radius: int) -> np.ndarray:
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return xx**2 + yy**2 <= radius**2
 
 
 def _split_in_two(mask: np.ndarray) -> list[np.ndarray]:

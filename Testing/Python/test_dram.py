@@ -1,0 +1,179 @@
+"""dRAM weak supervision: interval-hinge loss, neighbour attention, dense CRF, weak labels, simulation."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lunglesion.errors import InputError
+from lunglesion.weak import ctss
+from lunglesion.weak.attention import NeighbourAttention, neighbour_offsets
+from lunglesion.weak.crf import dense_crf
+from lunglesion.weak.losses import interval_hinge_loss, refinement_loss, target_interval
+from lunglesion.weak.regions import lung_regions_2d
+from lunglesion.weak.weaklabels import derive_weak_labels, read_weak_labels
+
+
+def test_interval_hinge_hand_computed() -> None:
+    pred = torch.tensor([0.30, 0.15, 0.00, 0.90])
+    low = torch.tensor([0.10, 0.10, 0.05, 0.75])
+    high = torch.tensor([0.20, 0.20, 0.25, 1.00])
+    # (0.30-0.15)^2 - 0.05^2 = 0.02 ; inside -> 0 ; (0-0.15)^2 - 0.1^2 = 0.0125 ; inside -> 0
+    assert interval_hinge_loss(pred, low, high).item() == pytest.approx(0.02 + 0.0125, abs=1e-7)
+    freq = torch.tensor([0.1, 0.5, 0.5, 0.9])  # clamped to 0.2 and 0.8
+    assert interval_hinge_loss(pred, low, high, freq).item() == pytest.approx(0.02 / 0.2 + 0.0125 / 0.5, abs=1e-6)
+
+
+def test_target_interval_follows_intensity_prior() -> None:
+    assert target_interval(0.05, 0.25, 0.10) == pytest.approx((0.09, 0.11))
+    assert target_interval(0.05, 0.25, 0.60) == pytest.approx((0.05, 0.25))  # r_K above: CTSS interval
+    assert target_interval(0.25, 0.50, 0.02) == pytest.approx((0.01, 0.03))  # r_K below: r_K +- bw
+
+
+def test_refinement_loss_balanced_targets() -> None:
+    region = torch.zeros(1, 1, 8, 8)
+    region[..., 2:6, 2:6] = 1
+    prior = region.clone()
+    dram = torch.full((1, 1, 8, 8), 5.0)
+    good = torch.where(region > 0, 8.0, -8.0)
+    bad = -good
+    zero = torch.tensor([False])
+    assert refinement_loss(good, dram, region, prior, zero) < 0.05 < refinement_loss(bad, dram, region, prior, zero)
+    # a region labelled lesion-free wants the refined map off everywhere
+    assert refinement_loss(good, dram, region, prior, torch.tensor([True])) > 1.0
+
+
+def _attention_loop(module: NeighbourAttention, features: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
+    f = features[0].movedim(0, -1)
+    c = cam[0, 0]
+    shape = c.shape
+    offsets = neighbour_offsets(len(shape))
+    out = torch.zeros(shape)
+    for index in itertools.product(*(range(n) for n in shape)):
+        theta = module.theta(f[index])
+        scores, values = [], []
+        for offset in offsets:
+            j = tuple(i + o for i, o in zip(index, offset))
+            if all(0 <= a < n for a, n in zip(j, shape)):
+                scores.append(torch.relu(theta @ module.phi(f[j])) / math.sqrt(len(offsets)))
+                values.append(module.value(c[j].view(1)))
+        weights = torch.softmax(torch.stack(scores), 0)
+        out[index] = module.out(sum(w * v for w, v in zip(weights, values)))[0]
+    return out
+
+
+@pytest.mark.parametrize("ndim,count", [(3, 18), (2, 8)])
+def test_attention_matches_direct_loop(ndim: int, count: int) -> None:
+    torch.manual_seed(0)
+    assert len(neighbour_offsets(ndim)) == count
+    shape = (4, 5, 3)[:ndim]
+    module = NeighbourAttention(ndim, in_features=5)
+    features, cam = torch.randn(1, 5, *shape), torch.randn(1, 1, *shape)
+    with torch.no_grad():
+        fast = module(features, cam)[0, 0]
+        slow = _attention_loop(module, features, cam)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+
+
+def test_crf_cleans_noisy_square() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.zeros((48, 48), bool)
+    truth[14:34, 14:34] = True
+    image = np.where(truth, 0.7, 0.2) + rng.normal(0, 0.03, truth.shape)
+    prob = np.clip(np.where(truth, 0.7, 0.3) + rng.normal(0, 0.3, truth.shape), 0.01, 0.99)
+    refined = dense_crf(torch.from_numpy(prob), torch.from_numpy(image)).numpy()
+
+    def iou(a: np.ndarray) -> float:
+        return (a & truth).sum() / (a | truth).sum()
+
+    before, after = iou(prob > 0.5), iou(refined > 0.5)
+    assert before < 0.8 and after > 0.95
+
+
+def test_ctss_tables() -> None:
+    assert ctss.fraction_to_score(0.0) == 0
+    assert ctss.fraction_to_score(0.05) == 1 and ctss.fraction_to_score(0.051) == 2
+    assert ctss.fraction_to_score(0.8) == 5
+    assert ctss.fraction_to_score(0.005, "paper_code") == 1
+    assert ctss.score_to_interval(3) == (0.25, 0.5)
+    with pytest.raises(InputError):
+        ctss.score_to_interval(6)
+
+
+def test_weaklabels_on_real_slices(shared_data, tmp_path) -> None:
+    folder = shared_data / "covid_semiseg" / "train"
+    stems = ["0", "10", "13"]
+    out = tmp_path / "scores.csv"
+    rows = derive_weak_labels(folder, out, stems=stems)
+    assert {r["case"] for r in rows} == set(stems)
+    assert {r["region"] for r in rows} == {"lung1", "lung2"}
+    # slice 0 is densely infected, slice 10 mildly (see the masks)
+    by_case = {(r["case"], r["region"]): r for r in rows}
+    assert max(by_case[("0", n)]["score"] for n in ("lung1", "lung2")) >= 4
+    assert max(by_case[("10", n)]["score"] for n in ("lung1", "lung2")) <= 2
+    labels = read_weak_labels(out)
+    for (case, region), label in labels.items():
+        fraction = by_case[(case, region)]["fraction"]
+        assert label.low <= fraction <= label.high
+    interval_csv = tmp_path / "intervals.csv"
+    derive_weak_labels(folder, interval_csv, kind="interval", stems=stems)
+    with interval_csv.open() as f:
+        assert next(csv.reader(f)) == ["case", "region", "low", "high"]
+    assert read_weak_labels(interval_csv)[("0", "lung1")].high == labels[("0", "lung1")].high
+
+
+def test_lung_regions_cover_the_lungs(shared_data) -> None:
+    from lunglesion.data.labelled2d import read_grey_unit
+
+    image = read_grey_unit(shared_data / "covid_semiseg" / "train" / "images" / "13.jpg")
+    regions = lung_regions_2d(image)
+    sizes = [(regions == v).mean() for v in (1, 2)]
+    assert all(0.1 < s < 0.45 for s in sizes)
+    assert image[regions > 0].mean() < image[regions == 0].mean()  # lungs are the dark part
+
+
+def test_bad_weak_label_file(tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("case,region,score\n1,lung1,7\n")
+    with pytest.raises(InputError, match="line 2"):
+        read_weak_labels(bad)
+
+
+def test_fraction_threshold_and_calibration() -> None:
+    from lunglesion.weak.losses import fraction_threshold
+    from lunglesion.weak.pipeline import calibrate
+
+    values = torch.linspace(0, 0.4, 101)  # a soft map: nothing above 0.5
+    t = fraction_threshold(values, 0.1)
+    assert (values >= t).float().mean().item() == pytest.approx(0.1, abs=0.02)
+    assert fraction_threshold(torch.tensor([0.99, 0.98, 0.02, 0.01]), 0.25).item() == 0.5  # sharp map: 0.5
+    prob = values.view(1, 1, 101)
+    region = torch.ones_like(prob)
+    calibrated = calibrate(prob, region, torch.tensor([0.2]))
+    assert (calibrated > 0.5).float().mean().item() == pytest.approx(0.2, abs=0.02)
+
+
+def test_simulated_ground_glass_in_real_lungs(shared_data) -> None:
+    from lunglesion.io import read_image, read_labelmap
+    from lunglesion.weak.regions import regions_from_lobes
+    from lunglesion.weak.simulate import simulate_ground_glass
+
+    import json
+
+    ct = read_image(shared_data / "totalseg" / "ct.nii.gz")
+    class_map = json.loads((shared_data / "totalseg" / "class_maps.json").read_text())["total_v1"]
+    regions, names = regions_from_lobes(read_labelmap(shared_data / "totalseg" / "ct_seg_total_v1.nii.gz"),
+                                        {int(k): v for k, v in class_map.items()})
+    assert set(np.unique(regions.array)) >= {0, 2, 5} and names[5] == "right_lower"
+    lungs = regions.array > 0
+    sim, mask = simulate_ground_glass(ct, lungs, count=4, seed=3)
+    assert mask.any() and not (mask.astype(bool) & ~lungs).any()
+    core = sim.array[mask > 0]
+    assert -760 < np.median(core) < -250  # ground glass, not air, not soft tissue
+    assert np.array_equal(sim.array[~lungs], np.asarray(ct.array, np.float32)[~lungs])
+    assert (sim.array >= np.asarray(ct.array, np.float32) - 1e-3).all()  # only brightens

@@ -1,0 +1,85 @@
+"""Turn a finished training run into a registry entry: fp16 weights, model card, metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from lunglesion.networks.catalog import get_architecture
+from lunglesion.registry import ModelEntry, export_weights, models_dir, register
+
+COVID_SEMISEG_LICENCE = ("COVID-SemiSeg / MedSeg COVID-19 CT segmentation: non-commercial use only; "
+                         "cite Fan et al., Inf-Net, IEEE TMI 39(8):2626, 2020, and MedSeg")
+
+
+def _card(entry: ModelEntry, run_dir: Path, config: dict, split: dict, command: str, notes: str) -> str:
+    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in entry.metrics.items() if isinstance(v, float))
+    return f"""# Model card: `{entry.name}`
+
+{entry.description}
+
+| | |
+|---|---|
+| task | {entry.task} |
+| network | `{entry.network}` with `{json.dumps(entry.config)}` |
+| parameters | {entry.metrics.get('parameters_m', float('nan')):.2f} M |
+| weights | `{entry.weights}` (fp16 state dict, sha256 `{entry.sha256[:16]}...`) |
+| input | {json.dumps(entry.input)} |
+| default | {'yes' if entry.default else 'no'} |
+
+## Data
+- Training data: `{config['data']}` ({len(split['train'])} slices for training, {len(split['val'])} held out).
+- Licence of the data: {entry.data_licence}
+- Trained here from scratch (random initialisation; no ImageNet or other pretrained weights).
+
+## Split
+Validation slices (seed {split['seed']}, by image id; COVID-SemiSeg gives no patient ids):
+`{', '.join(split['val'])}`
+
+## Training
+```
+{command}
+```
+Config: epochs {config['epochs']}, batch {config['batch_size']}, lr {config['lr']}, size {config['size']},
+multi-scale {config['multiscale']}, AdamW + cosine schedule, gradient clipping {config['grad_clip']},
+augmentation (affine, flip, gamma, contrast, blur, noise). The reported figures are those of the
+LAST epoch (no checkpoint selection on the validation split). Curves: `{run_dir.name}/curves.png`.
+
+## Metrics on the validation split (mean over images, threshold 0.5)
+| metric | value |
+|---|---|
+{metrics}
+
+## Notes
+{notes}
+"""
+
+
+def register_run(run_dir: Path, name: str, task: str, description: str, command: str, default: bool = False,
+                 data_licence: str = COVID_SEMISEG_LICENCE, notes: str = "") -> ModelEntry:
+    """Export ``run_dir/checkpoint.pt`` as ``name`` with a card, and add it to ``models.json``."""
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    split = json.loads((run_dir / "split.json").read_text())
+    metrics = json.loads((run_dir / "val_metrics.json").read_text())
+    arch = get_architecture(config["model"])
+    classes = 3 if config.get("multiclass") else 1
+    network = arch.build(out_channels=classes) if classes > 1 else arch.build()
+    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
+    network.load_state_dict(state["model"])
+    weights = f"{name}.pt"
+    sha = export_weights(network, models_dir() / weights)
+    config_out = {**arch.config, **({"out_channels": classes} if classes > 1 else {})}
+    metrics = {k: float(v) for k, v in metrics.items()}
+    metrics["parameters_m"] = sum(p.numel() for p in network.parameters()) / 1e6
+    entry = ModelEntry(name=name, task=task, description=description, network=arch.network,
+                       config=json.loads(json.dumps(config_out)),
+                       input={"size": config["size"] or arch.size, "classes": classes,
+                              "domain": "covid_semiseg 8-bit lung window / 255 (HU via COVID_SEMISEG_WINDOW)"},
+                       weights=weights, sha256=sha, card=f"{name}.md", metrics=metrics,
+                       data_licence=data_licence, default=default)
+    (models_dir() / entry.card).write_text(_card(entry, run_dir, config, split, command, notes))
+    register(entry)
+    return entry

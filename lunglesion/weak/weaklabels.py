@@ -1,0 +1,120 @@
+"""Weak labels: per-region lesion scores (``case,region,score``) or intervals (``case,region,low,high``).
+
+Deriving them from a labelled set is how a weakly labelled cohort is simulated, and the
+only place in the dRAM pipeline where masks are read. Intervals are in percent.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lunglesion.errors import EmptyInputError, InputError
+from lunglesion.image import Image
+from lunglesion.io.atomic import atomic_output
+from lunglesion.weak import ctss
+from lunglesion.weak.regions import LUNG2D_NAMES, lung_regions_2d
+
+
+@dataclass(frozen=True)
+class WeakLabel:
+    """Lesion-fraction interval ``[low, high]`` (fractions) of one region; ``score`` if given as CTSS."""
+
+    low: float
+    high: float
+    score: int | None = None
+
+
+def region_rows(case: str, regions: np.ndarray, names: dict[int, str], mask: np.ndarray,
+                table: str = "standard") -> list[dict[str, object]]:
+    """One row per non-empty region: case, region, fraction (in [0, 1]) and its CTSS score."""
+    if regions.shape != mask.shape:
+        raise InputError(f"case {case}: region map {regions.shape} and mask {mask.shape} differ in size")
+    rows = []
+    for value, name in names.items():
+        region = regions == value
+        if region.any():
+            fraction = float((mask[region] > 0).mean())
+            rows.append({"case": case, "region": name, "fraction": fraction,
+                         "score": ctss.fraction_to_score(fraction, table)})
+    return rows
+
+
+def _rows_2d(folder: Path, table: str, stems: Sequence[str] | None) -> list[dict[str, object]]:
+    from lunglesion.data.labelled2d import list_pairs, read_grey_unit, read_label_png
+
+    wanted = set(stems) if stems is not None else None
+    rows: list[dict[str, object]] = []
+    for stem, image_path, mask_path in list_pairs(folder):
+        if wanted is None or stem in wanted:
+            regions = lung_regions_2d(read_grey_unit(image_path))
+            rows += region_rows(stem, regions, LUNG2D_NAMES, read_label_png(mask_path), table)
+    return rows
+
+
+def derive_weak_labels(labelled: Path | str | Iterable[tuple[str, Image, Image, dict[int, str]]],
+                       out_csv: Path | str, table: str = "standard", kind: str = "score",
+                       stems: Sequence[str] | None = None) -> list[dict[str, object]]:
+    """Write the weak-label CSV of a labelled set; returns its rows.
+
+    ``labelled`` is a 2D folder (``images/`` + ``masks/``; regions = the two lungs of each
+    slice, optionally only ``stems``) or an iterable of ``(case, regions, label_map, names)``
+    for volumes (regions from :mod:`lunglesion.weak.regions`). ``kind`` is ``score``
+    (``case,region,score``, CTSS of ``table``) or ``interval`` (``case,region,low,high``
+    in percent: the score's interval).
+    """
+    if kind not in ("score", "interval"):
+        raise InputError(f"weak-label kind must be 'score' or 'interval', got '{kind}'")
+    ctss.table(table)
+    if isinstance(labelled, (str, Path)):
+        rows = _rows_2d(Path(labelled), table, stems)
+    else:
+        rows = []
+        for case, regions, label_map, names in labelled:
+            rows += region_rows(case, np.asarray(regions.array), names, np.asarray(label_map.array), table)
+    if not rows:
+        raise EmptyInputError("no region with voxels found: no weak labels to write")
+    with atomic_output(Path(out_csv)) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        if kind == "score":
+            writer.writerow(["case", "region", "score"])
+            writer.writerows([r["case"], r["region"], r["score"]] for r in rows)
+        else:
+            writer.writerow(["case", "region", "low", "high"])
+            for r in rows:
+                low, high = ctss.score_to_interval(int(r["score"]), table)
+                writer.writerow([r["case"], r["region"], f"{100 * low:g}", f"{100 * high:g}"])
+    return rows
+
+
+def read_weak_labels(path: Path | str, table: str = "standard") -> dict[tuple[str, str], WeakLabel]:
+    """Read a score or interval CSV into ``{(case, region): WeakLabel}`` (fractions)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"weak-label file not found: {path}")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields = set(reader.fieldnames or [])
+        if not ({"case", "region", "score"} <= fields or {"case", "region", "low", "high"} <= fields):
+            raise InputError(f"{path}: columns must be case,region,score or case,region,low,high")
+        labels: dict[tuple[str, str], WeakLabel] = {}
+        for line, row in enumerate(reader, start=2):
+            key = (row["case"].strip(), row["region"].strip())
+            try:
+                if {"case", "region", "score"} <= fields:
+                    score = int(row["score"])
+                    labels[key] = WeakLabel(*ctss.score_to_interval(score, table), score=score)
+                else:
+                    low, high = float(row["low"]) / 100, float(row["high"]) / 100
+                    if not 0 <= low <= high <= 1:
+                        raise ValueError(f"interval [{row['low']}, {row['high']}] is not within 0-100 %")
+                    labels[key] = WeakLabel(low, high)
+            except (ValueError, InputError) as exc:
+                raise InputError(f"{path} line {line}: {exc}") from exc
+    if not labels:
+        raise EmptyInputError(f"{path} holds no weak labels")
+    return labels
