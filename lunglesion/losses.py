@@ -12,11 +12,16 @@ def boundary_weights(target: torch.Tensor, kernel: int = 31, strength: float = 5
     return 1 + strength * (local_mean - target).abs()
 
 
+def _weighted_bce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-image BCE averaged with ``weight`` (shape B x C)."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (weight * bce).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))
+
+
 def structure_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Weighted BCE + weighted IoU (the BSNet / Inf-Net / PraNet side-output loss)."""
     weight = boundary_weights(target)
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    wbce = (weight * bce).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))
+    wbce = _weighted_bce(logits, target, weight)
     prob = torch.sigmoid(logits)
     inter = (prob * target * weight).sum(dim=(2, 3))
     union = ((prob + target) * weight).sum(dim=(2, 3))
@@ -27,8 +32,7 @@ def structure_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def weighted_bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Edge-weighted BCE + weighted Dice (nCoVSegNet, with the weighting the paper intends)."""
     weight = boundary_weights(target)
-    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    wbce = (weight * bce).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))
+    wbce = _weighted_bce(logits, target, weight)
     prob = torch.sigmoid(logits)
     inter = (weight * prob * target).sum(dim=(2, 3))
     total = (weight * (prob + target)).sum(dim=(2, 3))

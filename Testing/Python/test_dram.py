@@ -177,3 +177,25 @@ def test_simulated_ground_glass_in_real_lungs(shared_data) -> None:
     assert -760 < np.median(core) < -250  # ground glass, not air, not soft tissue
     assert np.array_equal(sim.array[~lungs], np.asarray(ct.array, np.float32)[~lungs])
     assert (sim.array >= np.asarray(ct.array, np.float32) - 1e-3).all()  # only brightens
+
+
+def test_chain_runs_and_resumes_on_real_slices(shared_data, tmp_path) -> None:
+    from lunglesion.data.labelled2d import read_grey_unit
+    from lunglesion.weak.pipeline import case_2d, run_chain
+
+    folder = shared_data / "covid_semiseg" / "train"
+    stems = ["0", "13"]
+    derive_weak_labels(folder, tmp_path / "scores.csv", stems=stems)
+    labels = read_weak_labels(tmp_path / "scores.csv")
+    cases = [case_2d(s, read_grey_unit(folder / "images" / f"{s}.jpg")) for s in stems]
+    budget = {"chunk": 32, "base": 2, "grid": 16, "epochs_dram": 1, "epochs_cam": 1, "epochs_final": 1,
+              "final_size": 32, "batch": 4}
+    messages: list[str] = []
+    paths = run_chain(cases, labels, tmp_path / "run", budget=budget, log=messages.append)
+    assert all(p.exists() for p in paths.values())
+    pseudo = np.load(tmp_path / "run" / "pseudo" / "0.npz")
+    assert {"cam", "dram", "refined", "crf_dram", "crf_cam"} <= set(pseudo.files)
+    assert pseudo["dram"].shape == (256, 256) and pseudo["dram"].any()  # slice 0 is heavily infected
+    messages.clear()
+    run_chain(cases, labels, tmp_path / "run", budget=budget, log=messages.append)
+    assert sum("finished earlier" in m for m in messages) == 4 and not any("epoch 1/" in m for m in messages)

@@ -18,7 +18,7 @@ class Predictor:
 
     The registry entry's ``input`` says how: ``size`` (square side the network sees),
     ``classes`` (1 = binary sigmoid, >1 = softmax) and optionally ``predictor``
-    (``"module:function"`` taking ``(network, slices)`` for networks that need their own
+    (``"module:function"`` taking ``(network, slice, size)`` for networks that need their own
     handling, such as DSNet's nodule ROI).
     """
 
@@ -53,6 +53,6 @@ class Predictor:
         if custom:
             module_name, function_name = custom.split(":")
             function = getattr(importlib.import_module(module_name), function_name)
-            return [function(self.network, s) for s in slices]
+            return [function(self.network, s, int(self.entry.input["size"])) for s in slices]
         return predict_slices(self.network, slices, int(self.entry.input["size"]), batch_size=self.batch_size,
                               device=self.device, multiclass=self.classes > 1, progress=progress)

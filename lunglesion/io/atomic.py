@@ -23,6 +23,9 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
                                     dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp creates 0600; results should be readable like any new file
     try:
         yield tmp
         os.replace(tmp, path)

@@ -79,6 +79,7 @@ def register_run(run_dir: Path, name: str, task: str, description: str, command:
                        input={"size": config["size"] or arch.size, "classes": classes,
                               "domain": "covid_semiseg 8-bit lung window / 255 (HU via COVID_SEMISEG_WINDOW)"},
                        weights=weights, sha256=sha, card=f"{name}.md", metrics=metrics,
+                       outputs=["ground-glass opacity", "consolidation"] if classes > 1 else ["infection"],
                        data_licence=data_licence, default=default)
     (models_dir() / entry.card).write_text(_card(entry, run_dir, config, split, command, notes))
     register(entry)

@@ -7,6 +7,9 @@ Stages (each writes ``OUT/<stage>/`` and is skipped when finished):
 2. ``cam``: the CAM baseline (same encoder, GAP regressor of the fraction, same weak labels).
 3. ``pseudo``: per case, maps of CAM, dRAM, refined dRAM, pasted back into the case grid;
    pseudo labels = map > 0.5 inside the regions, then the dense CRF (``crf_dram``, ``crf_cam``).
+   Maps are first calibrated to the fraction each network predicts (:func:`calibrate`): a
+   deviation from the paper's plain 0.5, needed because briefly trained maps stay soft;
+   applied identically to CAM and dRAM.
 4. ``final_dram`` / ``final_cam``: segmentation networks trained on the CRF pseudo labels
    (2D: U-Net on whole slices at ``final_size`` squared, 256 by default; 3D: the dRAM U-Net without attention on chunks).
 
@@ -293,7 +296,8 @@ def _final_step(net: torch.nn.Module, flips: bool) -> Callable[[list], torch.Ten
             for axis in range(2, x.ndim):
                 if random.random() < 0.5:
                     x, y = x.flip(axis), y.flip(axis)
-        return bce_dice(net(x), y)
+        out = net(x)
+        return bce_dice(out[0] if isinstance(out, tuple) else out, y)
     return step
 
 

@@ -10,6 +10,10 @@ results, not clinical accuracy.
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
 from scipy import ndimage
 
@@ -60,14 +64,11 @@ def _shrink(image: Image, factor: int) -> Image:
     return Image(zoomed, spacing, image.origin, image.direction)
 
 
-def run_simulation(data: "Path | str", out_dir: "Path | str", lesions_per_case: int = 6,
-                   seeds_per_volume: int = 3, budget: dict | None = None) -> dict[str, float]:
+def run_simulation(data: Path | str, out_dir: Path | str, lesions_per_case: int = 6,
+                   seeds_per_volume: int = 3, budget: dict[str, float] | None = None) -> dict[str, float]:
     """SIMULATION run of the 3D chain on ``chest_ct/lung1`` (lung thirds from the classical lung
     mask) and ``totalseg/ct`` (TotalSegmentator lobes); returns pseudo-label IoU against the
     simulated masks (the chain itself never sees them)."""
-    import json
-    from pathlib import Path
-
     from lunglesion.io import read_image, read_labelmap
     from lunglesion.lungmask import segment_lungs
     from lunglesion.weak.pipeline import case_3d, run_chain
@@ -104,6 +105,4 @@ def run_simulation(data: "Path | str", out_dir: "Path | str", lesions_per_case: 
 
 
 if __name__ == "__main__":
-    import sys
-
     print(run_simulation(sys.argv[1], sys.argv[2]))
