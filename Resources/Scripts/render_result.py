@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +39,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import ndimage as ndi  # noqa: E402
 
-if TYPE_CHECKING:
-    import slicer
-    import vtk
-    from matplotlib.axes import Axes
-    from matplotlib.patches import Patch
+import slicer  # noqa: E402
+import vtk  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from vtk.util import numpy_support  # noqa: E402
 
-    from lunglesion.image import Image
-    from lunglesion.terminology import SegmentInfo
+from LungLesionSegLib import headless, mrml_bridge  # noqa: E402
+from lunglesion.errors import InputError, LungLesionError  # noqa: E402
+from lunglesion.image import Image  # noqa: E402
+from lunglesion.inference.pipeline import lesion_statistics  # noqa: E402
+from lunglesion.io import read_labelmap  # noqa: E402
+from lunglesion.io.atomic import atomic_output  # noqa: E402
+from lunglesion.io.validation import require_ct  # noqa: E402
+from lunglesion.lungmask import segment_lungs  # noqa: E402
+from lunglesion.preprocessing.slicing import axial_view  # noqa: E402
+from lunglesion.terminology import ANATOMICAL_STRUCTURE, LEFT_LUNG, RIGHT_LUNG, SegmentInfo  # noqa: E402
+from lunglesion.visualize import DISPLAY_WINDOW_HU  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 DEFAULT_CT = HERE.parents[2] / "Resources" / "SampleData" / "lung1_chest_ct.nrrd"
 FIGURE_SIZE_PX = (1600, 800)
@@ -61,7 +73,6 @@ SLICER_3D_BACKGROUND = ((0.7568627450980392, 0.7647058823529411, 0.9098039215686
 class Case:
     """A CT and its segmentations in one scene, plus voxel arrays on the CT's grid."""
 
-    volume: slicer.vtkMRMLScalarVolumeNode
     nodes: list[slicer.vtkMRMLSegmentationNode]  # the result, then the lungs if any
     image: Image  # HU
     labelmap: Image  # the result's labels on the CT grid
@@ -71,20 +82,11 @@ class Case:
 
 def is_anatomy(info: SegmentInfo) -> bool:
     """Anatomy (lungs) is drawn translucent; everything else is a finding drawn opaque."""
-    from lunglesion.terminology import ANATOMICAL_STRUCTURE
-
     return info.category == ANATOMICAL_STRUCTURE
 
 
 def load_case(ct: Path, seg: Path, lungs: Path | None, auto_lungs: bool) -> Case:
     """Load the CT, the result and the lungs into the (headless) Slicer scene."""
-    from LungLesionSegLib import headless, mrml_bridge
-    from lunglesion.errors import InputError
-    from lunglesion.io import read_labelmap
-    from lunglesion.io.validation import require_ct
-    from lunglesion.lungmask import segment_lungs
-    from lunglesion.terminology import LEFT_LUNG, RIGHT_LUNG
-
     if lungs is not None and auto_lungs:
         raise InputError("give either --lungs or --auto-lungs, not both")
     scene = headless.ensure_scene()
@@ -104,15 +106,13 @@ def load_case(ct: Path, seg: Path, lungs: Path | None, auto_lungs: bool) -> Case
     if lung_node is not None:
         nodes.append(lung_node)
         lung_labels = mrml_bridge.segmentation_node_to_labelmap(lung_node, volume)
-    return Case(volume, nodes, image, labelmap, mrml_bridge.segment_infos(result), lung_labels)
+    return Case(nodes, image, labelmap, mrml_bridge.segment_infos(result), lung_labels)
 
 
 # --- slices ---------------------------------------------------------------------------------
 
 def _overlay(grey: np.ndarray, labels: np.ndarray, segments: list[SegmentInfo]) -> np.ndarray:
     """Lung-windowed grey slice with each segment filled and outlined in its colour."""
-    from lunglesion.visualize import DISPLAY_WINDOW_HU
-
     low, high = DISPLAY_WINDOW_HU
     rgb = np.repeat(np.clip((grey.astype(np.float32) - low) / (high - low), 0, 1)[..., None], 3, axis=2)
     for info in segments:
@@ -128,8 +128,6 @@ def _overlay(grey: np.ndarray, labels: np.ndarray, segments: list[SegmentInfo]) 
 
 def _label_planes(case: Case) -> tuple[np.ndarray, list[SegmentInfo]]:
     """Result and lung labels merged for display (result drawn over the lungs)."""
-    from lunglesion.terminology import LEFT_LUNG, RIGHT_LUNG
-
     result = case.labelmap.array.astype(np.int32)
     if case.lungs is None:
         return result, case.segments
@@ -172,8 +170,6 @@ class Views:
 
 def axial_views(case: Case) -> Views:
     """Arrays in radiological layout; the slice with the largest lesion area (else the middle)."""
-    from lunglesion.preprocessing.slicing import axial_view
-
     labels, segments = _label_planes(case)
     view = axial_view(case.image)
     grey = view.array
@@ -248,8 +244,8 @@ def draw_orthogonal(ax_coronal: Axes, ax_sagittal: Axes, views: Views) -> None:
 
 # --- 3D -------------------------------------------------------------------------------------
 
-class OffscreenUnavailable(RuntimeError):
-    """VTK cannot render offscreen here (no EGL/OSMesa OpenGL)."""
+class NoThreeDView(RuntimeError):
+    """No 3D view: VTK cannot render offscreen here, or there is no surface to show."""
 
 
 GL_PROBE = """
@@ -280,8 +276,6 @@ def offscreen_gl_problem() -> str | None:
     """Why VTK cannot render offscreen here, or None. A sphere is rendered in a child process
     because a missing GL library can crash VTK: without libOSMesa, vtkOSOpenGLRenderWindow
     even reports OpenGL support and then segfaults in Render()."""
-    import subprocess
-
     try:
         probe = subprocess.run([sys.executable, "-c", GL_PROBE], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -294,11 +288,9 @@ def offscreen_gl_problem() -> str | None:
 
 
 def _offscreen_window(size: tuple[int, int]) -> vtk.vtkRenderWindow:
-    import vtk
-
     problem = offscreen_gl_problem()
     if problem:
-        raise OffscreenUnavailable(problem)
+        raise NoThreeDView(problem)
     window = vtk.vtkRenderWindow()
     window.SetOffScreenRendering(1)
     window.SetSize(*size)
@@ -308,9 +300,7 @@ def _offscreen_window(size: tuple[int, int]) -> vtk.vtkRenderWindow:
 
 
 def _window_pixels(window: vtk.vtkRenderWindow) -> np.ndarray:
-    import vtk
-    from vtk.util import numpy_support
-
+    """The window's RGB pixels, top row first."""
     grab = vtk.vtkWindowToImageFilter()
     grab.SetInput(window)
     grab.SetInputBufferTypeToRGB()
@@ -323,8 +313,6 @@ def _window_pixels(window: vtk.vtkRenderWindow) -> np.ndarray:
 
 def _surface_actor(surface: vtk.vtkPolyData, info: SegmentInfo) -> vtk.vtkActor:
     """A lit actor in the segment's colour; anatomy translucent, findings opaque."""
-    import vtk
-
     normals = vtk.vtkPolyDataNormals()
     normals.SetInputData(surface)
     mapper = vtk.vtkPolyDataMapper()
@@ -341,10 +329,6 @@ def _surface_actor(surface: vtk.vtkPolyData, info: SegmentInfo) -> vtk.vtkActor:
 def render_surfaces(nodes: list[slicer.vtkMRMLSegmentationNode],
                     size: tuple[int, int] = VIEW_SIZE_PX) -> np.ndarray:
     """RGB pixels of every segment's closed surface seen from anterior (patient right on the left)."""
-    import vtk
-
-    from LungLesionSegLib import mrml_bridge
-
     window = _offscreen_window(size)
     renderer = vtk.vtkRenderer()
     renderer.GradientBackgroundOn()
@@ -363,7 +347,7 @@ def render_surfaces(nodes: list[slicer.vtkMRMLSegmentationNode],
             if surface.GetNumberOfPoints() > 0:
                 renderer.AddActor(_surface_actor(surface, info))
     if renderer.GetActors().GetNumberOfItems() == 0:
-        raise OffscreenUnavailable("no segment has a surface to show")
+        raise NoThreeDView("no segment has a surface to show")
     camera = renderer.GetActiveCamera()
     camera.SetFocalPoint(0.0, 0.0, 0.0)
     camera.SetPosition(0.0, 1.0, 0.0)  # RAS: in front of the patient, looking posterior
@@ -374,7 +358,7 @@ def render_surfaces(nodes: list[slicer.vtkMRMLSegmentationNode],
     pixels = _window_pixels(window)
     window.Finalize()
     if pixels.std() == 0:
-        raise OffscreenUnavailable(f"{window.GetClassName()} rendered a blank image")
+        raise NoThreeDView(f"{window.GetClassName()} rendered a blank image")
     return pixels
 
 
@@ -390,8 +374,6 @@ def draw_3d(ax: Axes, pixels: np.ndarray) -> None:
 
 def caption(case: Case, model: str, ct_name: str) -> str:
     """Model, CT, and each lesion's volume and share of the lungs."""
-    from lunglesion.inference.pipeline import lesion_statistics
-
     findings = [info for info in case.segments if not is_anatomy(info)]
     parts = []
     for row in lesion_statistics(case.labelmap, findings, case.lungs):
@@ -405,22 +387,18 @@ def caption(case: Case, model: str, ct_name: str) -> str:
 
 def legend_handles(segments: list[SegmentInfo]) -> list[Patch]:
     """One coloured patch per segment."""
-    from matplotlib.patches import Patch
-
     return [Patch(facecolor=info.color, edgecolor="black", label=info.name) for info in segments]
 
 
 def compose(case: Case, model: str, ct_name: str, output: Path, three_d: bool) -> tuple[str, str]:
     """Draw and write the PNG atomically; returns what the right-hand side shows and the caption."""
-    from lunglesion.io.atomic import atomic_output
-
     views = axial_views(case)
     pixels, right = None, "coronal and sagittal slices (--no-3d)"
     if three_d:
         try:
             pixels = render_surfaces(case.nodes)
             right = "3D view rendered offscreen by VTK"
-        except OffscreenUnavailable as reason:
+        except NoThreeDView as reason:
             right = f"coronal and sagittal slices (3D view unavailable: {reason})"
     width, height = FIGURE_SIZE_PX
     fig = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
@@ -459,9 +437,6 @@ def run(argv: list[str] | None = None) -> int:
                         help="coronal and sagittal slices instead of the 3D view")
     parser.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     args = parser.parse_args(argv)
-
-    from lunglesion.errors import LungLesionError
-
     try:
         case = load_case(args.ct, args.seg, args.lungs, args.auto_lungs)
         right, text = compose(case, args.model, args.ct.name, args.output, args.three_d)

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from lunglesion.io import read_labelmap
+from lunglesion.inference.pipeline import lesion_statistics
+from lunglesion.io import read_image, read_labelmap, write_labelmap
 from lunglesion.io.seg_nrrd import write_seg_nrrd
+from lunglesion.lungmask import segment_lungs
 from lunglesion.terminology import NODULE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,21 +51,32 @@ def picture(path: Path) -> np.ndarray:
     return pixels
 
 
-def nodule_outline_pixels(pixels: np.ndarray) -> int:
+def nodule_outline_mask(pixels: np.ndarray) -> np.ndarray:
     """Pixels drawn in the nodule's exact terminology colour (its outline on a slice)."""
-    return int((np.abs(pixels - NODULE_RGB).max(axis=2) <= 6).sum())
+    return np.abs(pixels - NODULE_RGB).max(axis=2) <= 6
 
 
-def shaded_nodule_pixels(pixels: np.ndarray) -> int:
+def nodule_outline_pixels(pixels: np.ndarray) -> int:
+    return int(nodule_outline_mask(pixels).sum())
+
+
+def shaded_nodule_mask(pixels: np.ndarray) -> np.ndarray:
     """Cyan-blue pixels of the lit nodule surface (background, lungs and CT are not cyan)."""
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    return int(((b - r > 90) & (g - r > 60) & (b > 120)).sum())
+    return (b - r > 90) & (g - r > 60) & (b > 120)
 
 
 def caption_volume(stdout: str) -> float:
     match = re.search(r"nodule (\d+\.\d+) mL", stdout)
     assert match, stdout
     return float(match.group(1))
+
+
+def caption_percentages(stdout: str) -> tuple[float, float, float]:
+    """Share of both lungs, right lung and left lung printed for the nodule."""
+    match = re.search(r"mL, (\d+\.\d+) % of the lungs \(right (\d+\.\d+) %, left (\d+\.\d+) %\)", stdout)
+    assert match, stdout
+    return float(match.group(1)), float(match.group(2)), float(match.group(3))
 
 
 def test_slice_and_3d_view_with_lungs(nodule, tmp_path):
@@ -74,20 +87,26 @@ def test_slice_and_3d_view_with_lungs(nodule, tmp_path):
     pixels = picture(output)
     half = FIGURE_SIZE_PX[0] // 2
     assert nodule_outline_pixels(pixels[PANELS, :half]) > 50  # axial slice through the nodule
+    # Radiological layout: the right-lung nodule lies left of the axial panel's centre (rows above the zoom inset).
+    assert np.nonzero(nodule_outline_mask(pixels[:470, :half]))[1].mean() < half / 2
     assert caption_volume(result.stdout) == pytest.approx(volume_ml, abs=0.005)
-    percent = re.search(r"mL, (\d+\.\d+) % of the lungs \(right (\d+\.\d+) %, left (\d+\.\d+) %\)", result.stdout)
-    assert percent, result.stdout
-    assert 0 < float(percent.group(1)) < 1 and float(percent.group(2)) > 0 and float(percent.group(3)) == 0
+    both, right, left = caption_percentages(result.stdout)
+    assert 0 < both < right < 1 and left == 0  # the sample's nodule lies in the right lung
     if "3D view unavailable" in result.stdout:
         pytest.skip(f"offscreen OpenGL unavailable, 3D panel not checked: {result.stdout.splitlines()[0]}")
     assert "3D view rendered offscreen by VTK" in result.stdout
-    assert shaded_nodule_pixels(pixels[PANELS, half:]) > 100  # the opaque nodule surface
+    surface = shaded_nodule_mask(pixels[PANELS, half:])
+    assert surface.sum() > 100  # the opaque nodule surface
+    assert np.nonzero(surface)[1].mean() < half / 2  # anterior view: patient right on the screen's left
 
 
-def test_orthogonal_slices_without_lungs(nodule, tmp_path):
+def test_orthogonal_slices_with_a_lung_labelmap(nodule, tmp_path):
     seg, volume_ml = nodule
+    lungs = segment_lungs(read_image(SAMPLE / "lung1_chest_ct.nrrd"))
+    write_labelmap(lungs, tmp_path / "lungs.nrrd")
+    expected = lesion_statistics(read_labelmap(SAMPLE / "lung1_nodule_label.nrrd"), [NODULE], lungs)[0]
     output = tmp_path / "slices.png"
-    result = render("--seg", str(seg), "--no-3d", "-o", str(output))
+    result = render("--seg", str(seg), "--lungs", str(tmp_path / "lungs.nrrd"), "--no-3d", "-o", str(output))
     assert result.returncode == 0, result.stderr
     assert "coronal and sagittal slices" in result.stdout
     pixels = picture(output)
@@ -95,7 +114,8 @@ def test_orthogonal_slices_without_lungs(nodule, tmp_path):
     for panel in (pixels[PANELS, :a], pixels[PANELS, a:b], pixels[PANELS, b:]):
         assert nodule_outline_pixels(panel) > 5  # axial, coronal and sagittal all cut the nodule
     assert caption_volume(result.stdout) == pytest.approx(volume_ml, abs=0.005)
-    assert "% of the lungs" not in result.stdout
+    assert caption_percentages(result.stdout) == pytest.approx(
+        (expected["percent_lungs"], expected["percent_right_lung"], expected["percent_left_lung"]), abs=0.005)
 
 
 @pytest.mark.skipif(ctypes.util.find_library("OSMesa") is not None,
@@ -103,9 +123,11 @@ def test_orthogonal_slices_without_lungs(nodule, tmp_path):
 def test_without_usable_offscreen_opengl_falls_back_to_slices(nodule, tmp_path):
     # Without libOSMesa this window class segfaults in Render(); the script must survive it.
     output = tmp_path / "fallback.png"
-    result = render("--seg", str(nodule[0]), "-o", str(output), VTK_DEFAULT_OPENGL_WINDOW="vtkOSOpenGLRenderWindow")
+    result = render("--seg", str(nodule[0]), "-o", str(output),
+                    VTK_DEFAULT_OPENGL_WINDOW="vtkOSOpenGLRenderWindow")
     assert result.returncode == 0, result.stderr
     assert "3D view unavailable: vtkOSOpenGLRenderWindow has no usable offscreen OpenGL" in result.stdout
+    assert "% of the lungs" not in result.stdout  # no lungs given
     picture(output)
 
 

@@ -90,6 +90,8 @@ def segment_image(image: Image, model: str | None = None, device: str = "auto", 
     require_ct(image)
     report(0.02, "masking the lungs")
     lungs = segment_lungs(image)
+    if predictor.entry.input.get("segment"):
+        return _segment_with_volume_model(image, lungs, predictor, threshold, keep_probability, segments, report)
     view = axial_view(image, SLICE_LAYOUT)
     lungs_view = axial_view(lungs, SLICE_LAYOUT).array > 0
     if not lungs_view.any():
@@ -120,6 +122,27 @@ def segment_image(image: Image, model: str | None = None, device: str = "auto", 
             lesion_prob *= lungs_view
         probability = image.with_array(view.to_image_array(lesion_prob.astype(np.float32)))
     result = SegmentationResult(labelmap, segments, probability, lungs, lesion_statistics(labelmap, segments, lungs))
+    report(1.0, "done")
+    return result
+
+
+def _segment_with_volume_model(image: Image, lungs: Image, predictor: Predictor, threshold: float,
+                               keep_probability: bool, segments: list[SegmentInfo],
+                               report: ProgressCallback) -> SegmentationResult:
+    """3D networks that segment region chunks themselves (``dram3d``): regions = lung thirds."""
+    import importlib
+
+    from lunglesion.weak.regions import regions_from_lungs
+
+    module_name, function_name = predictor.entry.input["segment"].split(":")
+    segment_volume = getattr(importlib.import_module(module_name), function_name)
+    regions, names = regions_from_lungs(lungs)
+    report(0.1, "segmenting lung regions")
+    probability = segment_volume(predictor.network, image, regions, names, int(predictor.entry.input["chunk"]))
+    prob = probability.array * (lungs.array > 0)
+    labelmap = image.with_array((prob >= threshold).astype(np.uint8))
+    result = SegmentationResult(labelmap, segments, image.with_array(prob.astype(np.float32)) if keep_probability
+                                else None, lungs, lesion_statistics(labelmap, segments, lungs))
     report(1.0, "done")
     return result
 

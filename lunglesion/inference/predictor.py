@@ -25,7 +25,8 @@ class Predictor:
     def __init__(self, name: str, device: str = "auto", batch_size: int = 8) -> None:
         self.device = resolve_device(device)
         self.network, self.entry = load_model(name, self.device)
-        self.network = self.network.to(memory_format=torch.channels_last)
+        if "segment" not in self.entry.input:  # 2D slice networks run faster channels-last
+            self.network = self.network.to(memory_format=torch.channels_last)
         self.batch_size = batch_size
 
     @property
