@@ -46,7 +46,7 @@ def dice_of(logits: torch.Tensor, target: torch.Tensor) -> float:
     return float(torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total)).mean())
 
 
-def export(model: str, name: str, runs: Path, metrics: dict | None = None) -> ModelEntry:
+def export(model: str, name: str, runs: Path, metrics: dict | None = None, note: str = "") -> ModelEntry:
     """Export ``runs/<model>/last.pt`` as registry model ``name`` with a model card."""
     network = build(model)
     state = load_checkpoint(runs / model / "last.pt", model=network, restore_rng=False)
@@ -60,7 +60,8 @@ def export(model: str, name: str, runs: Path, metrics: dict | None = None) -> Mo
         f"Trained here on CPU, episodic 1-way 1-shot, {state['epoch']} epochs x {len(rows) and 25} batches of 4 episodes "
         f"(about {sum(r['cpu_minutes'] for r in rows[-1:]):.0f} CPU min in the last session, Adam lr 1e-3), on every label map of the shared data folder except the held-out "
         "classes liver, spleen, kidney_left, kidney_right and the chest_ct volume.\n\n"
-        f"Held-out metrics: {json.dumps(metrics or {})}\n\n"
+        f"Held-out metrics (Dice, lunglesion.fewshot.evaluate): {json.dumps(metrics or {})}\n\n"
+        f"{note}\n\n"
         "Training data licences: TotalSegmentator (Apache-2.0, model-predicted labels), LIDC-IDRI (CC BY 3.0), "
         "COVID-SemiSeg (non-commercial use only), pyradiomics MR (BSD-3-Clause). Because of COVID-SemiSeg these "
         "weights are for non-commercial use.\n")
@@ -88,10 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export", metavar="NAME", help="only export last.pt as registry model NAME")
     parser.add_argument("--metrics", type=Path, help="JSON file of held-out metrics for the card (with --export)")
+    parser.add_argument("--note", default="", help="status line for the card (with --export)")
     args = parser.parse_args(argv)
     if args.export:
         metrics = json.loads(args.metrics.read_text()) if args.metrics else None
-        print(export(args.model, args.export, args.out, metrics))
+        print(export(args.model, args.export, args.out, metrics, args.note))
         return
     torch.set_num_threads(args.threads)
     start, cpu_start = time.time(), time.process_time()

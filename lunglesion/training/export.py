@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -45,7 +46,8 @@ Validation slices (seed {split['seed']}, by image id; COVID-SemiSeg gives no pat
 Config: epochs {config['epochs']}, batch {config['batch_size']}, lr {config['lr']}, size {config['size']},
 multi-scale {config['multiscale']}, AdamW + cosine schedule, gradient clipping {config['grad_clip']},
 augmentation (affine, flip, gamma, contrast, blur, noise). The reported figures are those of the
-LAST epoch (no checkpoint selection on the validation split). Curves: `{run_dir.name}/curves.png`.
+LAST epoch (no checkpoint selection on the validation split). Curves: `curves/{entry.name}.png`
+(log: `curves/{entry.name}_history.csv`).
 
 ## Metrics on the validation split (mean over images, threshold 0.5)
 | metric | value |
@@ -65,6 +67,7 @@ def register_run(run_dir: Path, name: str, task: str, description: str, command:
     split = json.loads((run_dir / "split.json").read_text())
     metrics = json.loads((run_dir / "val_metrics.json").read_text())
     arch = get_architecture(config["model"])
+    config["lr"], config["size"] = config["lr"] or arch.lr, config["size"] or arch.size
     classes = 3 if config.get("multiclass") else 1
     network = arch.build(out_channels=classes) if classes > 1 else arch.build()
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
@@ -76,11 +79,15 @@ def register_run(run_dir: Path, name: str, task: str, description: str, command:
     metrics["parameters_m"] = sum(p.numel() for p in network.parameters()) / 1e6
     entry = ModelEntry(name=name, task=task, description=description, network=arch.network,
                        config=json.loads(json.dumps(config_out)),
-                       input={"size": config["size"] or arch.size, "classes": classes,
+                       input={"size": config["size"], "classes": classes,
                               "domain": "covid_semiseg 8-bit lung window / 255 (HU via COVID_SEMISEG_WINDOW)"},
                        weights=weights, sha256=sha, card=f"{name}.md", metrics=metrics,
                        outputs=["ground-glass opacity", "consolidation"] if classes > 1 else ["infection"],
                        data_licence=data_licence, default=default)
+    curves = models_dir() / "curves"
+    curves.mkdir(exist_ok=True)
+    shutil.copy(run_dir / "curves.png", curves / f"{name}.png")
+    shutil.copy(run_dir / "history.csv", curves / f"{name}_history.csv")
     (models_dir() / entry.card).write_text(_card(entry, run_dir, config, split, command, notes))
     register(entry)
     return entry
