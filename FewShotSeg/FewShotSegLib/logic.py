@@ -1,9 +1,11 @@
 """Few-shot segmentation of a volume from a few labelled axial slices of one segment.
 
-The support set is a list of slice indices (the ``k`` axis of the volume's array) on which
-the user labelled the segment; :func:`lunglesion.fewshot.segment_with_support` segments
-the rest. Results go into a new segment (or replace the previous result); a history keeps
-each run's support set and result so the user can go back. No Qt.
+The support set is a list of slice indices (the ``k`` axis of the volume's array, which must
+be the axial one) on which the user labelled the segment;
+:func:`lunglesion.fewshot.segment_with_support` gets the volume itself as support with a
+label map holding only those slices (its interactive case: they keep their labels exactly)
+and segments the rest. Results go into a new segment (or replace the previous result); a
+history keeps each run's support set and result so the user can go back. No Qt.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import slicer
 from LungLesionSegLib import mrml_bridge
 from lunglesion.errors import EmptyInputError, InputError
 from lunglesion.image import Image
+from lunglesion.preprocessing.slicing import axial_view
 
 
 @dataclass
@@ -36,12 +39,15 @@ class Run:
     segment_id: str
 
 
-def slice_pair(image: Image, mask: np.ndarray, k: int) -> tuple[Image, Image]:
-    """The 2D image and mask of slice ``k`` (in-plane spacing, origin and direction kept)."""
-    origin = image.index_to_physical(np.array([0.0, 0.0, float(k)]))
-    geometry = dict(spacing=image.spacing[:2], origin=tuple(origin[:2]), direction=image.direction[:2, :2])
-    return (Image(array=image.array[k].copy(), **geometry),
-            Image(array=mask[k].astype(np.uint8), **geometry))
+def support_labelmap(volume: Image, mask: np.ndarray, support_slices: list[int]) -> Image:
+    """Label map (value 1, ``volume``'s geometry) holding ``mask`` on the support slices only.
+
+    Passed with the volume itself as support, it selects the interactive case of
+    :func:`lunglesion.fewshot.segment_with_support`: the support slices keep their labels exactly.
+    """
+    partial = np.zeros(mask.shape, dtype=np.uint8)
+    partial[support_slices] = mask[support_slices]
+    return volume.with_array(partial)
 
 
 @dataclass
@@ -51,19 +57,18 @@ class FewShotLogic:
     scene: "slicer.vtkMRMLScene | None" = None
     history: list[Run] = field(default_factory=list)
 
-    def _segmentMask(self, volume, segmentation, segment_id: str) -> tuple[Image, np.ndarray]:
-        segment = segmentation.GetSegmentation().GetSegment(segment_id)
-        if segment is None:
+    def _segmentMask(self, volume, segmentation, segment_id: str) -> np.ndarray:
+        """The segment alone as a bool array on the volume's grid (other segments may overlap it)."""
+        if segmentation.GetSegmentation().GetSegment(segment_id) is None:
             raise InputError(f"segment '{segment_id}' not found in '{segmentation.GetName()}'")
-        labelmap = mrml_bridge.segmentation_node_to_labelmap(segmentation, volume)
-        return labelmap, labelmap.array == segment.GetLabelValue()
+        return slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segment_id, volume) > 0
 
     def labelledSlices(self, volume, segmentation, segment_id: str) -> list[SupportSlice]:
         """Slices where the segment has voxels, with their area (candidates for the support set)."""
-        labelmap, mask = self._segmentMask(volume, segmentation, segment_id)
-        pixel_area = labelmap.spacing[0] * labelmap.spacing[1]
+        mask = self._segmentMask(volume, segmentation, segment_id)
+        spacing = volume.GetSpacing()
         counts = mask.reshape(mask.shape[0], -1).sum(axis=1)
-        return [SupportSlice(int(k), float(counts[k] * pixel_area)) for k in np.flatnonzero(counts)]
+        return [SupportSlice(int(k), float(counts[k] * spacing[0] * spacing[1])) for k in np.flatnonzero(counts)]
 
     def process(self, volume, segmentation, segment_id: str, support_slices: list[int],
                 model: str = "rpnet", iterations: int = 10, result_segment_id: str | None = None,
@@ -78,11 +83,17 @@ class FewShotLogic:
         if not support_slices:
             raise EmptyInputError("the support set is empty: label the structure on a slice and add it")
         image = mrml_bridge.volume_node_to_image(volume)
-        _, mask = self._segmentMask(volume, segmentation, segment_id)
+        mask = self._segmentMask(volume, segmentation, segment_id)
         bad = [k for k in support_slices if not 0 <= k < image.array.shape[0]]
         if bad:
             raise InputError(f"support slices {bad} are outside the volume (0..{image.array.shape[0] - 1})")
-        support = [slice_pair(image, mask, k) for k in support_slices]
+        if axial_view(image).axes[0] != 0:
+            raise InputError("the volume's k slices are not axial; few-shot segmentation works on axial slices "
+                             "(resample the volume to an axial orientation first)")
+        empty = [k for k in support_slices if not mask[k].any()]
+        if empty:
+            raise InputError(f"support slices {empty} hold no voxels of segment '{segment_id}'")
+        support = [(image, support_labelmap(image, mask, support_slices))]
         result = segment_with_support(image, support, model=model, iterations=iterations, label=1,
                                       progress=progress, cancel=cancel)
         result_segment_id = self._writeSegment(volume, segmentation, segment_id, result.array > 0,

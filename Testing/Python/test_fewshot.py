@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 import torch
 
 from lunglesion.errors import DimensionError, InputError
@@ -14,9 +13,10 @@ from lunglesion.fewshot.baselines import copy_nearest, fill_between
 from lunglesion.fewshot.episodes import EpisodeSampler, _volume_classes, split_classes
 from lunglesion.fewshot.registration import register_masks
 from lunglesion.fewshot.segment import segment_with_support
-from lunglesion.fewshot.slices import from_axial, image_kind, normalise_intensity, roi_box, to_axial
+from lunglesion.fewshot.slices import LAYOUT, axial_arrays, image_kind, normalise_intensity, roi_box
 from lunglesion.image import image_2d
-from lunglesion.io.convert import from_sitk
+from lunglesion.io import read_image, read_labelmap
+from lunglesion.preprocessing.slicing import axial_view
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -25,18 +25,19 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def lung1(shared_data):
-    image = from_sitk(sitk.ReadImage(str(shared_data / "chest_ct" / "lung1_image.nrrd")))
-    label = from_sitk(sitk.ReadImage(str(shared_data / "chest_ct" / "lung1_label.nrrd")))
+    image = read_image(shared_data / "chest_ct" / "lung1_image.nrrd")
+    label = read_labelmap(shared_data / "chest_ct" / "lung1_label.nrrd")
     return image, label
 
 
 def test_axial_round_trip_and_orientation(shared_data) -> None:
-    image = from_sitk(sitk.ReadImage(str(shared_data / "totalseg" / "ct_sm.nii.gz")))
+    image = read_image(shared_data / "totalseg" / "ct_sm.nii.gz")
     assert image.direction[0, 0] < 0  # stored right-to-left: a flip is needed
-    axial = to_axial(image.array, image.direction)
-    assert np.array_equal(from_axial(axial, image.direction), image.array)
-    # axial axes (0, 1, 2) must run toward patient superior, posterior and left (LPS +z, +y, +x)
-    index = to_axial(np.arange(image.array.size).reshape(image.array.shape), image.direction)
+    axial = axial_arrays(image)
+    assert np.array_equal(axial_view(image, LAYOUT).to_image_array(axial), image.array)
+    # axial axes (0, 1, 2) must run toward patient superior, posterior and left (LPS +z, +y, +x),
+    # the orientation the registered few-shot weights were trained in
+    index = axial_arrays(image.with_array(np.arange(image.array.size).reshape(image.array.shape)))
 
     def point(flat: int) -> np.ndarray:
         k, j, i = np.unravel_index(flat, image.array.shape)
@@ -48,7 +49,7 @@ def test_axial_round_trip_and_orientation(shared_data) -> None:
 
 
 def test_intensity_kinds(shared_data, lung1) -> None:
-    mr = from_sitk(sitk.ReadImage(str(shared_data / "mr" / "brain1_image.nrrd")))
+    mr = read_image(shared_data / "mr" / "brain1_image.nrrd")
     assert image_kind(lung1[0].array) == "ct" and image_kind(mr.array) == "minmax"
     assert image_kind(np.zeros((4, 4), np.uint8)) == "8bit"
     ct = normalise_intensity(lung1[0].array)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 
 from lunglesion.data.labelled2d import load_labelled_set
-from lunglesion.fewshot.segment import segment_with_support
+from lunglesion.fewshot import segment_with_support
 from lunglesion.image import image_2d
-from lunglesion.io.convert import from_sitk
+from lunglesion.io import read_image, read_labelmap
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -18,8 +17,8 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def lung1(shared_data):
-    image = from_sitk(sitk.ReadImage(str(shared_data / "chest_ct" / "lung1_image.nrrd")))
-    label = from_sitk(sitk.ReadImage(str(shared_data / "chest_ct" / "lung1_label.nrrd")))
+    image = read_image(shared_data / "chest_ct" / "lung1_image.nrrd")
+    label = read_labelmap(shared_data / "chest_ct" / "lung1_label.nrrd")
     return image, label
 
 

@@ -20,12 +20,13 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         print(f"no trained models registered in {models_dir() / 'models.json'}")
         return 0
-    print(f"{'name':<16} {'task':<22} {'val dice':>8}  {'MB':>5}  description")
+    print(f"{'name':<20} {'task':<20} {'val dice':>8}  {'MB':>5}  description")
     for e in entries:
-        dice = e.metrics.get("dice")
+        dice = next((v for k, v in e.metrics.items() if "dice" in k and isinstance(v, float)), None)
+        shown = "-" if dice is None else f"{dice:.4f}"
         size_mb = e.weights_path.stat().st_size / 1e6 if e.weights_path.exists() else float("nan")
-        mark = "*" if e.default else " "
-        print(f"{e.name + mark:<16} {e.task:<22} {dice if dice is None else f'{dice:.4f}':>8}  "
-              f"{size_mb:5.1f}  {e.description}")
+        mark = "*" if e.default else ""
+        description = e.description if len(e.description) <= 90 else e.description[:87] + "..."
+        print(f"{e.name + mark:<20} {e.task:<20} {shown:>8}  {size_mb:5.1f}  {description}")
     print("(* = default for its task)")
     return 0

@@ -1,4 +1,5 @@
-"""Few-shot segmentation (RP-Net): segment a structure from a few labelled support slices.
+"""Few-shot segmentation (RP-Net): segment a structure from a few labelled support slices."""
 
-Public API: :func:`lunglesion.fewshot.segment.segment_with_support`.
-"""
+from lunglesion.fewshot.segment import segment_with_support
+
+__all__ = ["segment_with_support"]

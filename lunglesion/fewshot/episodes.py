@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 import torch
 
 from lunglesion.data.augment import AugmentConfig, random_affine
 from lunglesion.data.labelled2d import load_labelled_set
 from lunglesion.fewshot.registration import warp
-from lunglesion.fewshot.slices import normalise_intensity, resize_stack, roi_box, to_axial
-from lunglesion.io.convert import from_sitk
+from lunglesion.fewshot.slices import axial_arrays, normalise_intensity, resize_stack, roi_box
+from lunglesion.io import read_image, read_labelmap
 
 HELD_OUT_CLASSES = ("liver", "spleen", "kidney_left", "kidney_right")
 HELD_OUT_SOURCES = ("chest_ct",)  # the interactive-case volume is never trained on
@@ -51,19 +50,10 @@ class ClassVolume:
         return "mr" if self.source.startswith(("mr", "totalseg/mr")) else "ct"
 
 
-def _read(path: Path) -> sitk.Image:
-    if path.is_dir():
-        reader = sitk.ImageSeriesReader()
-        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path)))
-        return reader.Execute()
-    return sitk.ReadImage(str(path))
-
-
 def _volume_classes(image_path: Path, label_path: Path, source: str,
                     names: dict[int, str]) -> list[ClassVolume]:
-    image, labels = from_sitk(_read(image_path)), from_sitk(_read(label_path))
-    arr = normalise_intensity(to_axial(image.array, image.direction))
-    lab = to_axial(labels.array, labels.direction)
+    arr = normalise_intensity(axial_arrays(read_image(image_path)))
+    lab = axial_arrays(read_labelmap(label_path))
     out = []
     for value in np.unique(lab):
         if value == 0 or int(value) not in names:

@@ -22,15 +22,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 import torch
 
 from lunglesion.fewshot.baselines import copy_nearest, fill_between
 from lunglesion.fewshot.episodes import HELD_OUT_CLASSES
 from lunglesion.fewshot.segment import segment_with_support
-from lunglesion.fewshot.slices import from_axial, to_axial
+from lunglesion.fewshot.slices import LAYOUT, axial_arrays
 from lunglesion.image import Image
-from lunglesion.io.convert import from_sitk
+from lunglesion.io import read_image, read_labelmap
+from lunglesion.preprocessing.slicing import axial_view
 
 CROSS_SUPPORT = "totalseg/ct"  # cross-volume episodes take their support from this volume
 VOLUMES = (  # (source, image, labels, class map)
@@ -39,14 +39,6 @@ VOLUMES = (  # (source, image, labels, class map)
     ("totalseg/mr_sm", "totalseg/mr_sm.nii.gz", "totalseg/mr_sm_seg_total_mr.nii.gz", "total_mr"),
     ("dicom/totalseg", "dicom/totalseg_ct_series", "dicom/totalseg_ct_series_seg.nii.gz", "total"),
 )
-
-
-def _read(path: Path) -> Image:
-    if path.is_dir():
-        reader = sitk.ImageSeriesReader()
-        reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path)))
-        return from_sitk(reader.Execute())
-    return from_sitk(sitk.ReadImage(str(path)))
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -66,7 +58,7 @@ def keep_slices(mask_axial: np.ndarray, keep: list[int], like: Image) -> Image:
     """A label Image holding only the ``keep`` axial slices of ``mask_axial``."""
     partial = np.zeros_like(mask_axial)
     partial[keep] = mask_axial[keep]
-    return like.with_array(from_axial(partial.astype(np.uint8), like.direction))
+    return like.with_array(axial_view(like, LAYOUT).to_image_array(partial.astype(np.uint8)))
 
 
 def _baseline_rows(m: np.ndarray, keep: list[int], rest: np.ndarray, info: dict) -> list[dict]:
@@ -85,8 +77,8 @@ def run(data: Path, models: list[str], shots: list[int], out: Path, interactive:
     maps = json.loads((data / "totalseg" / "class_maps.json").read_text())
     cases = defaultdict(list)  # class name -> [(source, modality, image, axial mask)]
     for source, image_path, label_path, key in VOLUMES:
-        image, labels = _read(data / image_path), _read(data / label_path)
-        lab = to_axial(labels.array, labels.direction)
+        image = read_image(data / image_path)
+        lab = axial_arrays(read_labelmap(data / label_path))
         names = {name: int(n) for n, name in maps[key].items()}
         for cls in HELD_OUT_CLASSES:
             m = lab == names[cls]
@@ -102,7 +94,7 @@ def run(data: Path, models: list[str], shots: list[int], out: Path, interactive:
                 rest = np.ones(m.shape[0], bool)
                 rest[keep] = False
                 for model in models:
-                    pred = to_axial(segment_with_support(image, support, model=model).array, image.direction) > 0
+                    pred = axial_arrays(segment_with_support(image, support, model=model)) > 0
                     rows.append({"protocol": "same", "class": cls, "query": source, "support": source, "k": k,
                                  "model": model, "dice": dice(pred[rest], m[rest])})
                 if baselines:
@@ -114,7 +106,7 @@ def run(data: Path, models: list[str], shots: list[int], out: Path, interactive:
                     s_keep = chunk_centres(np.nonzero(s_m.any((1, 2)))[0], k)
                     s_support = [(s_image, keep_slices(s_m, s_keep, s_image))]
                     lo, hi = int(present.min()), int(present.max()) + 1
-                    q_axial = to_axial(image.array, image.direction)[lo:hi]
+                    q_axial = axial_arrays(image)[lo:hi]
                     q = Image(q_axial, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
                     for model in models:
                         pred = segment_with_support(q, s_support, model=model).array > 0
@@ -122,8 +114,8 @@ def run(data: Path, models: list[str], shots: list[int], out: Path, interactive:
                                      "k": k, "model": model, "dice": dice(pred, m[lo:hi])})
         print(f"{cls}: {len(rows)} rows", flush=True)
     if interactive:
-        image = _read(data / "chest_ct" / "lung1_image.nrrd")
-        m = to_axial(_read(data / "chest_ct" / "lung1_label.nrrd").array, image.direction) > 0
+        image = read_image(data / "chest_ct" / "lung1_image.nrrd")
+        m = axial_arrays(read_labelmap(data / "chest_ct" / "lung1_label.nrrd")) > 0
         present = np.nonzero(m.any((1, 2)))[0]
         keep = chunk_centres(present, 1)
         rest = np.ones(m.shape[0], bool)
@@ -131,8 +123,7 @@ def run(data: Path, models: list[str], shots: list[int], out: Path, interactive:
         rows += _baseline_rows(m, keep, rest, {"protocol": "interactive", "class": "lung_nodule",
                                                "query": "chest_ct", "support": "chest_ct", "k": 1})
         for model in models:
-            pred = to_axial(segment_with_support(image, [(image, keep_slices(m, keep, image))], model=model).array,
-                            image.direction) > 0
+            pred = axial_arrays(segment_with_support(image, [(image, keep_slices(m, keep, image))], model=model)) > 0
             rows.append({"protocol": "interactive", "class": "lung_nodule", "query": "chest_ct",
                          "support": "chest_ct", "k": 1, "model": model, "dice": dice(pred[rest], m[rest])})
     out.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,9 @@ import torch
 from lunglesion.errors import Cancelled, DimensionError, InputError
 from lunglesion.fewshot.baselines import copy_nearest, fill_between
 from lunglesion.fewshot.registration import register_masks
-from lunglesion.fewshot.slices import axial_arrays, from_axial, normalise_intensity, resize_stack, roi_box
+from lunglesion.fewshot.slices import LAYOUT, axial_arrays, normalise_intensity, resize_stack, roi_box
 from lunglesion.image import Image
+from lunglesion.preprocessing.slicing import axial_view
 from lunglesion.registry import load_model
 
 BASELINES = ("copy-nearest", "fill-between")
@@ -176,7 +177,8 @@ def segment_with_support(query: Image, support: list[tuple[Image, Image]], model
         if progress is not None:
             progress(fraction, message)
 
-    raw = axial_arrays(query)
+    view = axial_view(query, LAYOUT) if query.ndim == 3 else None
+    raw = query.array[None] if view is None else view.array
     own = [pair for pair in support if query.ndim == 3 and _is_same(query, pair[0])]
     shots = [s for image, mask in (own or support) for s in _support_slices(image, mask, label)]
     if model in BASELINES:
@@ -201,5 +203,5 @@ def segment_with_support(query: Image, support: list[tuple[Image, Image]], model
                 result[start:start + BATCH] = runner.predict(pairs[start:start + BATCH], None)
                 report(min(1.0, (start + BATCH) / len(pairs)), f"segmented {start + BATCH} slices")
     labelmap = result.astype(np.uint8) * np.uint8(label)
-    array = labelmap[0] if query.ndim == 2 else from_axial(labelmap, query.direction)
+    array = labelmap[0] if view is None else view.to_image_array(labelmap)
     return query.with_array(array)

@@ -1,8 +1,8 @@
 """Slice preparation shared by few-shot training and inference.
 
-Intensity normalisation decided by the image kind, axial reorientation of volumes
-(patient space), the region of interest around the support label, and resizing to the
-network's square input.
+Intensity normalisation decided by the image kind, axial slices of volumes (patient space,
+through :mod:`lunglesion.preprocessing.slicing`), the region of interest around the support
+label, and resizing to the network's square input.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from lunglesion.image import Image
+from lunglesion.preprocessing.slicing import axial_view
 
 CT_CLIP = (-1024.0, 3072.0)
+LAYOUT = "radiological"  # the layout the registered few-shot weights were trained in
 
 
 def image_kind(array: np.ndarray) -> str:
@@ -44,46 +46,14 @@ def normalise_intensity(array: np.ndarray, kind: str | None = None) -> np.ndarra
     return np.clip((a - low) / (high - low), 0.0, 1.0) * 2.0 - 1.0
 
 
-def axial_axes(direction: np.ndarray) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]]:
-    """Array-axis permutation and flips that bring a [z, y, x] array to (S, P, L) order.
-
-    The image axis (i, j, k) closest to each patient axis is picked from ``direction``
-    (its columns are the axis directions in LPS); flips make indices increase toward
-    S, P and L, so slices of any volume are axial and displayed the same way.
-    """
-    d = np.asarray(direction, dtype=np.float64).reshape(3, 3)
-    image_axis_of = [int(np.argmax(np.abs(d[row]))) for row in (2, 1, 0)]  # patient S, P, L
-    if len(set(image_axis_of)) != 3:  # strongly oblique: fall back to the stored order
-        image_axis_of = [2, 1, 0]
-    perm = tuple(2 - ax for ax in image_axis_of)  # image axis i,j,k -> array axis 2,1,0
-    flips = tuple(bool(d[row, ax] < 0) for row, ax in zip((2, 1, 0), image_axis_of))
-    return perm, flips
-
-
-def to_axial(array: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """A [z, y, x] volume array reordered so that axis 0 runs inferior to superior."""
-    perm, flips = axial_axes(direction)
-    out = np.transpose(array, perm)
-    for axis, flip in enumerate(flips):
-        if flip:
-            out = np.flip(out, axis)
-    return out
-
-
-def from_axial(array: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`to_axial`: back to the volume's stored array order."""
-    perm, flips = axial_axes(direction)
-    for axis, flip in enumerate(flips):
-        if flip:
-            array = np.flip(array, axis)
-    return np.ascontiguousarray(np.transpose(array, np.argsort(perm)))
-
-
 def axial_arrays(image: Image) -> np.ndarray:
-    """The image array as a stack of axial slices [z, y, x] (a 2D image is one slice)."""
+    """The image array as a stack of axial slices (a 2D image is one slice).
+
+    Volumes use :func:`lunglesion.preprocessing.slicing.axial_view` in the radiological layout.
+    """
     if image.ndim == 2:
         return image.array[None]
-    return to_axial(image.array, image.direction)
+    return axial_view(image, LAYOUT).array
 
 
 def roi_box(mask: np.ndarray, factor: float = 4.0, min_side: int = 48,
