@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from lunglesion.data.labelled2d import list_pairs, read_grey_unit, read_label_png
+from lunglesion.errors import InputError
 from lunglesion.inference.pipeline import segment_image
 from lunglesion.inference.predictor import Predictor
 from lunglesion.io import read_image, read_labelmap
@@ -54,10 +55,19 @@ class EvaluationReport:
 
 
 def evaluate_labelled_set(model: str, data: Path, multiclass: bool = False, threshold: float = 0.5,
-                          device: str = "auto", minmax: bool = False) -> EvaluationReport:
-    """Metrics on ``data/images`` + ``data/masks`` (binary, or classes {0, 1, 2} with ``multiclass``)."""
+                          device: str = "auto", minmax: bool = False,
+                          stems: list[str] | None = None) -> EvaluationReport:
+    """Metrics on ``data/images`` + ``data/masks`` (binary, or classes {0, 1, 2} with ``multiclass``).
+
+    ``stems`` restricts the evaluation to those image names (e.g. a validation split).
+    """
     predictor = Predictor(model, device)
     pairs = list_pairs(Path(data), "masks")
+    if stems is not None:
+        missing = set(stems) - {stem for stem, _, _ in pairs}
+        if missing:
+            raise InputError(f"images not found in {data}: {', '.join(sorted(missing))}")
+        pairs = [pair for pair in pairs if pair[0] in set(stems)]
     images = [read_grey_unit(image_path) for _, image_path, _ in pairs]
     masks = [read_label_png(mask_path, multiclass=multiclass) for _, _, mask_path in pairs]
     probs = predictor.predict(images)

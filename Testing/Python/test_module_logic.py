@@ -118,9 +118,11 @@ def test_worker_reports_bad_input_as_one_error_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_needs_model_process_on_sample_ct(scene, lung1_crop):
-    """Logic.process with the registry's default model on CPU: nodes consistent with the result."""
-    ct, _ = lung1_crop
+def test_needs_model_process_on_sample_ct(scene):
+    """Logic.process with the registry's default model on CPU on the bundled sample CT."""
+    from lunglesion.io import read_image
+
+    ct = read_image(sample_ct_path())
     volume = mrml_bridge.image_to_volume_node(ct, scene, "lung1")
     fractions = []
     outputs = SegmentationLogic(scene).process(volume, SegmentationOptions(device="cpu", keep_probability=True),
@@ -131,6 +133,8 @@ def test_needs_model_process_on_sample_ct(scene, lung1_crop):
     assert np.all(probability.array[labelmap.array > 0] >= 0.5)
     assert outputs.table.GetNumberOfRows() == len(mrml_bridge.segment_infos(outputs.segmentation))
     assert outputs.device == "cpu" and fractions and max(fractions) <= 1.0
+    rows = {outputs.table.GetCellText(r, 0): r for r in range(outputs.table.GetNumberOfRows())}
+    assert "infection" in rows  # lesion volume and lung involvement are reported per segment
 
 
 @pytest.mark.slow

@@ -25,10 +25,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="structure", help="segment name in the output")
 
 
+def _as_label(mask, label: int):
+    """8-bit masks stored as {0, 255} (the images/ + masks/ convention) mean ``label``."""
+    values = np.unique(mask.array)
+    if label not in values and set(values.tolist()) <= {0, 255}:
+        return mask.with_array(np.where(mask.array == 255, label, 0).astype(np.uint8))
+    return mask
+
+
 def run(args: argparse.Namespace) -> int:
     from lunglesion.fewshot.segment import segment_with_support
 
-    support = [(read_image(image), read_labelmap(mask)) for image, mask in args.support]
+    support = [(read_image(image), _as_label(read_labelmap(mask), args.label)) for image, mask in args.support]
     query_path = Path(args.query)
     output = Path(args.output)
     if query_path.is_dir() and not any(query_path.glob("*.dcm")) and any(
