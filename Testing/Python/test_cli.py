@@ -119,3 +119,39 @@ def test_existing_output_survives_a_failed_run(tmp_path: Path, capsys: pytest.Ca
 def test_console_script_runs() -> None:
     done = subprocess.run([sys.executable, "-m", "lunglesion.cli.main", "models"], capture_output=True, text=True)
     assert done.returncode == 0 and "bsnet-light" in done.stdout
+
+
+def test_multiclass_segment_writes_ggo_and_consolidation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lunglesion.io import read_labelmap, read_segment_names
+    from lunglesion.lungmask import segment_lungs
+    from lunglesion.io import read_image
+
+    out = tmp_path / "mc.seg.nrrd"
+    code, stdout, _ = _run(["segment", str(SAMPLE_CT), "-o", str(out), "--device", "cpu", "--multiclass",
+                            "--model", "ncovsegnet-light-multiclass"], capsys)
+    assert code == 0
+    assert read_segment_names(out) == ["ground-glass opacity", "consolidation"]
+    labels = read_labelmap(out).array
+    lungs = segment_lungs(read_image(SAMPLE_CT)).array > 0
+    assert set(np.unique(labels)) <= {0, 1, 2} and not (labels[~lungs] > 0).any()
+    ggo_ml = float(stdout.split("ground-glass opacity: ")[1].split(" mL")[0])
+    voxel_ml = np.prod(sitk.ReadImage(str(SAMPLE_CT)).GetSpacing()) / 1000
+    assert ggo_ml == pytest.approx((labels == 1).sum() * voxel_ml, abs=0.01)
+
+
+def test_evaluate_multiclass_reports_each_class(tmp_path: Path, shared_data: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "mc"
+    source = shared_data / "covid_semiseg" / "train"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    for stem in ("2", "3", "4"):  # validation slices of the registered split
+        shutil.copy(source / "images" / f"{stem}.jpg", data / "images")
+        shutil.copy(source / "multiclass" / f"{stem}.png", data / "masks")
+    code, out, _ = _run(["evaluate", "--model", "ncovsegnet-light-multiclass", "--multiclass", "--data", str(data),
+                         "--device", "cpu", "--report", str(tmp_path / "r")], capsys)
+    lines = out.strip().splitlines()
+    assert code == 0 and any(l.startswith("ground-glass opacity") for l in lines)
+    assert any(l.startswith("consolidation") for l in lines)
+    per_class = [float(l.split()[-8]) for l in lines if l.startswith(("ground-glass opacity", "consolidation"))]
+    assert lines[-1] == f"dice={np.mean(per_class):.4f}"

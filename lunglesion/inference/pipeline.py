@@ -101,6 +101,8 @@ def segment_image(image: Image, model: str | None = None, device: str = "auto", 
     crops = [hu_to_unit(view.array[k, rows, cols]) for k in indices]
     n_out = len(segments) + 1 if multiclass else 1
     prob_view = np.zeros((n_out,) + view.array.shape, dtype=np.float32)
+    if multiclass:
+        prob_view[0] = 1.0  # unpredicted voxels are background
 
     def on_batch(done: int) -> None:
         if cancel is not None and cancel():
@@ -112,14 +114,14 @@ def segment_image(image: Image, model: str | None = None, device: str = "auto", 
         prob_view[:, k, rows, cols] = p if multiclass else p[None]
     if restrict_to_lungs:
         prob_view *= lungs_view[None]
+        if multiclass:
+            prob_view[0][~lungs_view] = 1.0
     report(0.96, "writing results")
     label_view = _labels_from_probabilities(prob_view, threshold, multiclass)
     labelmap = image.with_array(view.to_image_array(label_view).astype(np.uint8))
     probability = None
     if keep_probability:
         lesion_prob = 1.0 - prob_view[0] if multiclass else prob_view[0]
-        if multiclass and restrict_to_lungs:
-            lesion_prob *= lungs_view
         probability = image.with_array(view.to_image_array(lesion_prob.astype(np.float32)))
     result = SegmentationResult(labelmap, segments, probability, lungs, lesion_statistics(labelmap, segments, lungs))
     report(1.0, "done")

@@ -197,7 +197,8 @@ def register_trained(cfg: DSNetTrainConfig, run_dir: Path, name: str, weights_fi
         input={"size": cfg.input_size, "channels": 1, "roi": "square nodule ROI, any size (50-100 px typical)",
                "intensity": "any (8-bit lung window, HU clipped to [-1000, 400], z-scored); "
                             "robust min-max per ROI (percentiles 1 / 99.5 -> 0 / 1)",
-               "output": "sigmoid of the first output = soft mask; threshold 0.5"},
+               "output": "sigmoid of the first output = soft mask; threshold 0.5",
+               "predictor": "lunglesion.inference.nodule:predict_patch"},
         weights=weights_file, sha256=sha, card=card, outputs=["nodule"], metrics=metrics,
         data_licence="LIDC-IDRI (TCIA), CC BY 3.0; cite Armato et al., Med Phys 38(2):915, 2011",
         default=default))
