@@ -264,22 +264,28 @@ def table_node_to_rows(node: "slicer.vtkMRMLTableNode") -> list[dict[str, Any]]:
 
 # --- storage --------------------------------------------------------------------------------
 
+def _read(path: Path | str, scene: "slicer.vtkMRMLScene", name: str | None, node_class: str,
+          storage_class: str, what: str) -> "slicer.vtkMRMLStorableNode":
+    """Read ``path`` into a new ``node_class`` node through a ``storage_class`` storage node."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} file not found: {path}")
+    node = scene.AddNewNodeByClass(node_class, name or path.name.split(".")[0])
+    storage = scene.AddNewNodeByClass(storage_class)
+    storage.SetFileName(str(path))
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    if not storage.ReadData(node) or (what == "volume" and node.GetImageData() is None):
+        scene.RemoveNode(node)
+        scene.RemoveNode(storage)
+        raise InputError(f"cannot read a {what} from {path}")
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
 def load_volume(path: Path | str, scene: "slicer.vtkMRMLScene", name: str | None = None
                 ) -> "slicer.vtkMRMLScalarVolumeNode":
     """Read a NRRD/NIfTI/MHA volume through MRML's archetype storage node."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"volume file not found: {path}")
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name or path.name.split(".")[0])
-    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
-    storage.SetFileName(str(path))
-    node.SetAndObserveStorageNodeID(storage.GetID())
-    if not storage.ReadData(node) or node.GetImageData() is None:
-        scene.RemoveNode(node)
-        scene.RemoveNode(storage)
-        raise InputError(f"cannot read a volume from {path}")
-    node.CreateDefaultDisplayNodes()
-    return node
+    return _read(path, scene, name, "vtkMRMLScalarVolumeNode", "vtkMRMLVolumeArchetypeStorageNode", "volume")
 
 
 def _write(node: "slicer.vtkMRMLStorableNode", path: Path | str) -> Path:
@@ -313,16 +319,4 @@ def save_volume(node: "slicer.vtkMRMLVolumeNode", path: Path | str) -> Path:
 def load_segmentation(path: Path | str, scene: "slicer.vtkMRMLScene", name: str | None = None
                       ) -> "slicer.vtkMRMLSegmentationNode":
     """Read a ``.seg.nrrd`` (segment IDs, names, colours, label values, terminology)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"segmentation file not found: {path}")
-    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or path.name.split(".")[0])
-    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
-    storage.SetFileName(str(path))
-    node.SetAndObserveStorageNodeID(storage.GetID())
-    if not storage.ReadData(node):
-        scene.RemoveNode(node)
-        scene.RemoveNode(storage)
-        raise InputError(f"cannot read a segmentation from {path}")
-    node.CreateDefaultDisplayNodes()
-    return node
+    return _read(path, scene, name, "vtkMRMLSegmentationNode", "vtkMRMLSegmentationStorageNode", "segmentation")

@@ -23,3 +23,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real data folder not found: {SHARED_DATA} (set LUNGLESION_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def lung1(shared_data: Path):
+    """The chest_ct lung1 volume (HU) and its nodule label map."""
+    from lunglesion.io import read_image, read_labelmap
+
+    return (read_image(shared_data / "chest_ct" / "lung1_image.nrrd"),
+            read_labelmap(shared_data / "chest_ct" / "lung1_label.nrrd"))

@@ -15,19 +15,11 @@ from lunglesion.fewshot.registration import register_masks
 from lunglesion.fewshot.segment import segment_with_support
 from lunglesion.fewshot.slices import LAYOUT, axial_arrays, image_kind, normalise_intensity, roi_box
 from lunglesion.image import image_2d
-from lunglesion.io import read_image, read_labelmap
+from lunglesion.io import read_image
+from lunglesion.metrics import dice as _dice
 from lunglesion.preprocessing.slicing import axial_view
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * np.logical_and(a, b).sum() / max(1, a.sum() + b.sum()))
-
-
-@pytest.fixture(scope="module")
-def lung1(shared_data):
-    image = read_image(shared_data / "chest_ct" / "lung1_image.nrrd")
-    label = read_labelmap(shared_data / "chest_ct" / "lung1_label.nrrd")
-    return image, label
 
 
 def test_axial_round_trip_and_orientation(shared_data) -> None:

@@ -8,18 +8,9 @@ import pytest
 from lunglesion.data.labelled2d import load_labelled_set
 from lunglesion.fewshot import segment_with_support
 from lunglesion.image import image_2d
-from lunglesion.io import read_image, read_labelmap
+from lunglesion.metrics import dice as _dice
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * np.logical_and(a, b).sum() / max(1, a.sum() + b.sum()))
-
-
-@pytest.fixture(scope="module")
-def lung1(shared_data):
-    image = read_image(shared_data / "chest_ct" / "lung1_image.nrrd")
-    label = read_labelmap(shared_data / "chest_ct" / "lung1_label.nrrd")
-    return image, label
 
 
 def test_interactive_nodule_one_labelled_slice(lung1) -> None:

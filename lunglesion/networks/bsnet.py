@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lunglesion.networks.blocks import ReceptiveFieldBlock, conv_bn, conv_bn_relu
+from lunglesion.networks.blocks import ReceptiveFieldBlock, conv_bn_relu
 from lunglesion.networks.res2net import Res2NetV1b
 
 
