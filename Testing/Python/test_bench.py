@@ -1,0 +1,36 @@
+"""The benchmark harness produces every figure the bench table reports (no timing asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lunglesion.bench import bench_models, gflops, synthetic_volume
+from lunglesion.io import read_image
+from lunglesion.networks.catalog import get_architecture
+
+SAMPLE_CT = Path(__file__).resolve().parents[2] / "Resources" / "SampleData" / "lung1_chest_ct.nrrd"
+
+
+def test_synthetic_volume_tiles_a_real_ct() -> None:
+    ct = read_image(SAMPLE_CT)
+    tiled = synthetic_volume(SAMPLE_CT, depth=70)
+    assert tiled.array.shape == (70,) + ct.array.shape[1:]
+    assert np.array_equal(tiled.array[:30], ct.array) and np.array_equal(tiled.array[30:60], ct.array[::-1])
+    assert tiled.spacing == ct.spacing and tiled.origin == ct.origin
+
+
+def test_gflops_counts_a_unet() -> None:
+    net = get_architecture("unet").build().eval()
+    # two 3x3 convs 1->16 and 16->16 at full size dominate the first level: >= 2*9*16*17*H*W flops
+    assert gflops(net, 64) > 2 * 9 * 16 * 17 * 64 * 64 / 1e9
+
+
+def test_bench_rows_have_every_figure() -> None:
+    rows = bench_models(["unet"], ["cpu"], SAMPLE_CT, depth=32, batch=2, repeats=1, threads=1)
+    row = rows[0]
+    for key in ("parameters_m", "gflops_352", "ms_per_slice_b1", "slices_per_s_batched",
+                "end_to_end_s_512x512x32", "peak_rss_mb"):
+        assert row[key] > 0, key
+    assert row["model"] == "unet" and row["device"] == "cpu"
