@@ -56,16 +56,28 @@ def _lung_bbox(lungs_view: np.ndarray, spacing_rc: tuple[float, float]) -> tuple
             slice(max(cols[0] - mc, 0), min(cols[-1] + mc + 1, w)))
 
 
+def _lung_regions(lungs: Image) -> list[tuple[str, np.ndarray]]:
+    """Right, left and both lungs; for volumes also the upper/middle/lower third of each lung
+    (the regions weak labels score, see :mod:`lunglesion.weak.regions`)."""
+    regions = [("right_lung", lungs.array == 1), ("left_lung", lungs.array == 2), ("lungs", lungs.array > 0)]
+    if lungs.ndim == 3 and lungs.array.any():
+        from lunglesion.weak.regions import regions_from_lungs
+
+        thirds, names = regions_from_lungs(lungs)
+        regions += [(names[value], thirds.array == value) for value in sorted(names)]
+    return regions
+
+
 def lesion_statistics(labelmap: Image, segments: list[SegmentInfo], lungs: Image | None) -> list[dict[str, float | str]]:
-    """Volume (mL) of each segment and its percentage of the right, left and both lungs."""
+    """Volume (mL) of each segment and its percentage of each lung, both lungs and each lung third."""
     voxel_ml = labelmap.voxel_volume_mm3 / 1000.0
+    regions = _lung_regions(lungs) if lungs is not None else []
     rows = []
     for seg in segments:
         mask = labelmap.array == seg.label_value
         row: dict[str, float | str] = {"segment": seg.name, "volume_ml": float(mask.sum() * voxel_ml)}
-        if lungs is not None:
-            for name, region in (("right_lung", lungs.array == 1), ("left_lung", lungs.array == 2),
-                                 ("lungs", lungs.array > 0)):
+        if regions:
+            for name, region in regions:
                 n = int(region.sum())
                 row[f"percent_{name}"] = float(100.0 * (mask & region).sum() / n) if n else float("nan")
         rows.append(row)
