@@ -56,13 +56,13 @@ class EvaluationReport:
 
 def evaluate_labelled_set(model: str, data: Path, multiclass: bool = False, threshold: float = 0.5,
                           device: str = "auto", minmax: bool = False,
-                          stems: list[str] | None = None) -> EvaluationReport:
+                          stems: list[str] | None = None, mask_folder: str = "masks") -> EvaluationReport:
     """Metrics on ``data/images`` + ``data/masks`` (binary, or classes {0, 1, 2} with ``multiclass``).
 
     ``stems`` restricts the evaluation to those image names (e.g. a validation split).
     """
     predictor = Predictor(model, device)
-    pairs = list_pairs(Path(data), "masks")
+    pairs = list_pairs(Path(data), mask_folder)
     if stems is not None:
         missing = set(stems) - {stem for stem, _, _ in pairs}
         if missing:

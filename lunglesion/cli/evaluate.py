@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", default=None, help="label map of --image")
     parser.add_argument("--stems", default=None,
                         help="comma-separated image names to score (e.g. a model card's validation split)")
+    parser.add_argument("--masks", default="masks",
+                        help="name of the label folder beside images/ (e.g. multiclass for COVID-SemiSeg)")
     parser.add_argument("--multiclass", action="store_true", help="masks hold {0 bg, 1 GGO, 2 consolidation}")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--minmax", action="store_true",
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         stems = args.stems.split(",") if args.stems else None
         report = evaluate_labelled_set(args.model, Path(args.data), args.multiclass, args.threshold,
-                                       args.device, args.minmax, stems)
+                                       args.device, args.minmax, stems, args.masks)
     elif args.image and args.label:
         report = evaluate_volume(args.model, Path(args.image), Path(args.label), args.threshold, args.device)
     else:
