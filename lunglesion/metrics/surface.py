@@ -34,23 +34,29 @@ def _prepare(pred: np.ndarray, target: np.ndarray, spacing: tuple[float, ...] | 
     return p, t
 
 
-def hd95(pred: np.ndarray, target: np.ndarray, spacing: tuple[float, ...] | None = None) -> float:
-    """95th percentile Hausdorff distance: max of the two directed 95th percentiles (medpy's)."""
+def _both_distances(pred: np.ndarray, target: np.ndarray, spacing: tuple[float, ...] | None
+                    ) -> tuple[np.ndarray, np.ndarray] | float:
+    """Directed surface distances both ways, or the convention value: 0 (both empty), NaN (one empty)."""
     p, t = _prepare(pred, target, spacing)
     if not p.any() and not t.any():
         return 0.0
     if not p.any() or not t.any():
         return float("nan")
-    d_pt, d_tp = _distances(p, t, spacing)
+    return _distances(p, t, spacing)
+
+
+def hd95(pred: np.ndarray, target: np.ndarray, spacing: tuple[float, ...] | None = None) -> float:
+    """95th percentile Hausdorff distance: max of the two directed 95th percentiles (medpy's)."""
+    distances = _both_distances(pred, target, spacing)
+    if isinstance(distances, float):
+        return distances
+    d_pt, d_tp = distances
     return float(max(np.percentile(d_pt, 95), np.percentile(d_tp, 95)))
 
 
 def asd(pred: np.ndarray, target: np.ndarray, spacing: tuple[float, ...] | None = None) -> float:
     """Average symmetric surface distance: mean over both surfaces of the distance to the other."""
-    p, t = _prepare(pred, target, spacing)
-    if not p.any() and not t.any():
-        return 0.0
-    if not p.any() or not t.any():
-        return float("nan")
-    d_pt, d_tp = _distances(p, t, spacing)
-    return float(np.concatenate([d_pt, d_tp]).mean())
+    distances = _both_distances(pred, target, spacing)
+    if isinstance(distances, float):
+        return distances
+    return float(np.concatenate(distances).mean())
