@@ -42,15 +42,14 @@ class CsvHistory:
         """Losses on the left axis, validation metrics (keys starting ``val_``) on the right."""
         if not self.rows:
             return
-        epochs = [r["epoch"] for r in self.rows]
         fig, ax = plt.subplots(figsize=(7, 4))
         metric_ax = ax.twinx()
-        for key in self.rows[-1]:
-            if key == "epoch" or key == "lr":
-                continue
-            values = [r.get(key, float("nan")) for r in self.rows]
+        keys = list(dict.fromkeys(k for r in self.rows for k in r if k not in ("epoch", "lr")))
+        for key in keys:
+            points = [(r["epoch"], r[key]) for r in self.rows if key in r]  # validation: every few epochs
             target = metric_ax if key.startswith("val_") else ax
-            target.plot(epochs, values, label=key, linestyle="--" if target is metric_ax else "-")
+            target.plot([e for e, _ in points], [v for _, v in points], label=key,
+                        linestyle="--" if target is metric_ax else "-", marker="o" if target is metric_ax else None)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
         metric_ax.set_ylabel("validation metric")
