@@ -10,8 +10,9 @@ through any file format can be compared with what SimpleITK reads:
   LPS patient frame; ``direction`` is the 3x3 (or 2x2) matrix whose columns are the
   directions of the i, j, k axes in LPS.
 
-The MRML bridge (``LungLesionSeg/LungLesionSegLib/mrml_bridge.py``) converts LPS to RAS in
-one place; nothing else does.
+Slicer works in RAS; :data:`LPS_TO_RAS` is the one definition of the conversion (its own
+inverse). The MRML bridge (``LungLesionSeg/LungLesionSegLib/mrml_bridge.py``) applies it to
+node geometry, and the CLI to seed points given in Slicer's RAS coordinates.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+"""Maps LPS points and axis directions to RAS (and back: the matrix is its own inverse)."""
 
 
 @dataclass

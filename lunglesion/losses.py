@@ -40,13 +40,17 @@ def weighted_bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.
     return (wbce + wdice).mean()
 
 
+def soft_dice_loss(prob: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``1 - soft Dice`` per sample (all dimensions but the batch, 2D or 3D, hard or soft
+    targets), averaged over the batch."""
+    dims = tuple(range(1, prob.ndim))
+    inter = (prob * target).sum(dim=dims)
+    return (1 - (2 * inter + 1) / (prob.sum(dim=dims) + target.sum(dim=dims) + 1)).mean()
+
+
 def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Plain BCE + soft Dice (the U-Net baseline's loss)."""
-    bce = F.binary_cross_entropy_with_logits(logits, target)
-    prob = torch.sigmoid(logits)
-    inter = (prob * target).sum(dim=(2, 3))
-    dice = 1 - (2 * inter + 1) / (prob.sum(dim=(2, 3)) + target.sum(dim=(2, 3)) + 1)
-    return bce + dice.mean()
+    """Plain BCE + soft Dice of a one-channel map (the U-Net baseline's loss, 2D or 3D)."""
+    return F.binary_cross_entropy_with_logits(logits, target) + soft_dice_loss(torch.sigmoid(logits), target)
 
 
 def multiclass_dice_ce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

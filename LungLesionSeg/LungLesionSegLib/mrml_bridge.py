@@ -19,12 +19,10 @@ import vtk
 from vtk.util import numpy_support
 
 from lunglesion.errors import DimensionError, EmptyInputError, InputError
-from lunglesion.image import Image
+from lunglesion.image import LPS_TO_RAS, Image
 from lunglesion.io.atomic import atomic_output
-
 from lunglesion.terminology import SegmentInfo, parse_terminology_entry
 
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 # First colour map present in the scene (file-based tables exist only in desktop Slicer).
 PROBABILITY_COLOR_NODE_IDS = ("vtkMRMLColorTableNodeFileColdToHotRainbow.txt", "vtkMRMLPETProceduralColorNodePET-Heat")
 

@@ -53,6 +53,7 @@ from lunglesion.io.atomic import atomic_output  # noqa: E402
 from lunglesion.io.validation import require_ct  # noqa: E402
 from lunglesion.lungmask import segment_lungs  # noqa: E402
 from lunglesion.preprocessing.slicing import axial_view  # noqa: E402
+from lunglesion.preprocessing.windowing import hu_to_unit  # noqa: E402
 from lunglesion.terminology import ANATOMICAL_STRUCTURE, LEFT_LUNG, RIGHT_LUNG, SegmentInfo  # noqa: E402
 from lunglesion.visualize import DISPLAY_WINDOW_HU  # noqa: E402
 
@@ -113,8 +114,7 @@ def load_case(ct: Path, seg: Path, lungs: Path | None, auto_lungs: bool) -> Case
 
 def _overlay(grey: np.ndarray, labels: np.ndarray, segments: list[SegmentInfo]) -> np.ndarray:
     """Lung-windowed grey slice with each segment filled and outlined in its colour."""
-    low, high = DISPLAY_WINDOW_HU
-    rgb = np.repeat(np.clip((grey.astype(np.float32) - low) / (high - low), 0, 1)[..., None], 3, axis=2)
+    rgb = np.repeat(hu_to_unit(grey, DISPLAY_WINDOW_HU)[..., None], 3, axis=2)
     for info in segments:
         mask = labels == info.label_value
         if not mask.any():

@@ -10,6 +10,7 @@ from scipy import ndimage
 
 from lunglesion.errors import InputError
 from lunglesion.io import read_image
+from lunglesion.metrics import dice
 from lunglesion.softmask import make_soft_mask, soft_mask_array
 
 
@@ -23,10 +24,6 @@ def lidc(shared_data):
 def chest(shared_data):
     folder = shared_data / "chest_ct"
     return read_image(folder / "lung1_image.nrrd"), read_image(folder / "lung1_label.nrrd")
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2 * (a & b).sum() / max(a.sum() + b.sum(), 1)
 
 
 def test_lidc_threshold_gives_hard_mask_and_changes_only_the_band(lidc):

@@ -30,6 +30,7 @@ from lunglesion.fewshot.segment import segment_with_support
 from lunglesion.fewshot.slices import LAYOUT, axial_arrays
 from lunglesion.image import Image
 from lunglesion.io import read_image, read_labelmap
+from lunglesion.metrics import dice
 from lunglesion.preprocessing.slicing import axial_view
 
 CROSS_SUPPORT = "totalseg/ct"  # cross-volume episodes take their support from this volume
@@ -39,12 +40,6 @@ VOLUMES = (  # (source, image, labels, class map)
     ("totalseg/mr_sm", "totalseg/mr_sm.nii.gz", "totalseg/mr_sm_seg_total_mr.nii.gz", "total_mr"),
     ("dicom/totalseg", "dicom/totalseg_ct_series", "dicom/totalseg_ct_series_seg.nii.gz", "total"),
 )
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two bool arrays (1.0 when both are empty)."""
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
 
 
 def chunk_centres(slices: np.ndarray, k: int) -> list[int]:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lunglesion.losses import soft_dice_loss
 from lunglesion.networks.rpnet import FewShotOutput
 
 
 def dice_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """2-class cross-entropy plus soft Dice of the foreground; logits (B, 2, H, W), target (B, H, W)."""
-    ce = F.cross_entropy(logits, target.long())
-    fg = logits.softmax(1)[:, 1]
-    inter = (fg * target).sum((1, 2))
-    dice = 1 - (2 * inter + 1) / (fg.sum((1, 2)) + target.sum((1, 2)) + 1)
-    return ce + dice.mean()
+    return F.cross_entropy(logits, target.long()) + soft_dice_loss(logits.softmax(1)[:, 1], target)
 
 
 def fewshot_loss(output: FewShotOutput, query_mask: torch.Tensor, support_masks: torch.Tensor,

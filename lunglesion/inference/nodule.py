@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from lunglesion.data.lidc import crop_square, normalize_patch
 from lunglesion.errors import DimensionError, EmptyInputError, InputError
-from lunglesion.image import Image
+from lunglesion.image import LPS_TO_RAS, Image
 
 LUNG_WINDOW_HU = (-1000.0, 400.0)
 ROI_MM = 40.0
@@ -49,9 +49,7 @@ def seed_to_index(image: Image, seed: Sequence[float], seed_space: Literal["ras"
     if seed.shape != (image.ndim,):
         raise InputError(f"seed needs {image.ndim} coordinates, got {len(seed)}")
     if seed_space == "ras":
-        lps = seed.copy()
-        lps[:2] *= -1  # RAS -> LPS flips the first two axes
-        ijk = image.physical_to_index(lps)
+        ijk = image.physical_to_index(LPS_TO_RAS[:image.ndim, :image.ndim] @ seed)  # RAS -> LPS
     elif seed_space == "ijk":
         ijk = seed
     else:

@@ -10,7 +10,7 @@ import torch
 
 from lunglesion.inference.device import resolve_device, warn
 from lunglesion.inference.slices import predict_slices
-from lunglesion.registry import ModelEntry, load_model
+from lunglesion.registry import load_model
 
 
 class Predictor:
@@ -28,10 +28,6 @@ class Predictor:
         if "segment" not in self.entry.input:  # 2D slice networks run faster channels-last
             self.network = self.network.to(memory_format=torch.channels_last)
         self.batch_size = batch_size
-
-    @property
-    def entry_info(self) -> ModelEntry:
-        return self.entry
 
     @property
     def classes(self) -> int:

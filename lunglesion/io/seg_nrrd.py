@@ -14,12 +14,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from lunglesion.errors import DimensionError, InputError
-from lunglesion.image import Image
+from lunglesion.image import LPS_TO_RAS, Image
 from lunglesion.io.atomic import atomic_output
 from lunglesion.io.convert import label_array, to_sitk
 from lunglesion.terminology import TERMINOLOGY_TAG, SegmentInfo, parse_terminology_entry, segment_for_structure
-
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
 
 def _extent(mask: np.ndarray) -> str:

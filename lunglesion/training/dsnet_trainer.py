@@ -22,7 +22,8 @@ from lunglesion.data.lidc import (NoduleSlice, crop_square, load_lidc_slices, no
                                   split_by_patient, validation_patch_size)
 from lunglesion.inference.nodule import predict_patch
 from lunglesion.io.atomic import atomic_output
-from lunglesion.losses import bce_dice_loss
+from lunglesion.losses import bce_dice_loss, soft_dice_loss
+from lunglesion.metrics import dice
 from lunglesion.networks.dsnet import LIGHT_CONFIG, DSNet, PatchDiscriminator
 from lunglesion.networks.unet import UNet
 from lunglesion.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
@@ -47,12 +48,6 @@ class DSNetTrainConfig:
     val_patients: tuple[str, ...] = ("0005", "0006")
     chest_wall_probability: float = 0.6
     seed: int = 0
-
-
-def soft_dice_loss(prob: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 - soft Dice between probabilities and a soft target, averaged over the batch."""
-    inter = (prob * target).sum(dim=(2, 3))
-    return (1 - (2 * inter + 1) / (prob.sum(dim=(2, 3)) + target.sum(dim=(2, 3)) + 1)).mean()
 
 
 def _sample_batch(records: list[NoduleSlice], cfg: DSNetTrainConfig, out_size: int,
@@ -98,8 +93,7 @@ def validation_dice(model: torch.nn.Module, records: list[NoduleSlice], input_si
         size = validation_patch_size(r.extent)
         prob = predict_patch(model, crop_square(r.image, r.centre, size), input_size=input_size)
         hard = crop_square(r.mask.astype(np.float32), r.centre, size) > 0.5
-        pred = prob >= 0.5
-        scores.append(2 * (pred & hard).sum() / max(pred.sum() + hard.sum(), 1))
+        scores.append(dice(prob >= 0.5, hard))  # every ROI holds a nodule, so never both empty
     return float(np.mean(scores))
 
 

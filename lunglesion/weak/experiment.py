@@ -20,20 +20,11 @@ from lunglesion.networks.dram import CAMNet, DRAMNet
 from lunglesion.networks.unet import UNet
 from lunglesion.inference.slices import predict_slices
 from lunglesion.io.atomic import atomic_output
+from lunglesion.metrics import dice, iou
 from lunglesion.registry import ModelEntry, export_weights, models_dir, register
 from lunglesion.weak.pipeline import (DEFAULTS, _resize, case_2d, chunk_maps, make_chunks, paste,
                                       pseudo_labels, train_from_scores)
 from lunglesion.weak.weaklabels import derive_weak_labels
-
-
-def iou(pred: np.ndarray, truth: np.ndarray) -> float:
-    union = np.logical_or(pred, truth).sum()
-    return float(np.logical_and(pred, truth).sum() / union) if union else 1.0
-
-
-def dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    total = pred.sum() + truth.sum()
-    return float(2 * np.logical_and(pred, truth).sum() / total) if total else 1.0
 
 
 def _load(path: Path, net: torch.nn.Module) -> torch.nn.Module:

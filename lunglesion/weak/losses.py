@@ -90,11 +90,3 @@ def region_fraction(logits: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """Lobe pooling: mean sigmoid of the map over each sample's region -> [B]."""
     dims = tuple(range(1, logits.ndim))
     return (torch.sigmoid(logits) * region).sum(dims) / region.sum(dims).clamp(min=1)
-
-
-def bce_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BCE + soft Dice for 2D or 3D maps (the final network's loss on pseudo labels)."""
-    dims = tuple(range(2, logits.ndim))
-    prob = torch.sigmoid(logits)
-    dice = 1 - (2 * (prob * target).sum(dims) + 1) / (prob.sum(dims) + target.sum(dims) + 1)
-    return F.binary_cross_entropy_with_logits(logits, target) + dice.mean()

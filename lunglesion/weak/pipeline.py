@@ -35,12 +35,13 @@ import torch.nn.functional as F
 from lunglesion.errors import EmptyInputError, InputError
 from lunglesion.image import Image
 from lunglesion.io.atomic import atomic_output
+from lunglesion.losses import bce_dice_loss
 from lunglesion.networks.dram import CAMNet, DRAMNet
 from lunglesion.networks.unet import UNet
 from lunglesion.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
 from lunglesion.training.history import CsvHistory
 from lunglesion.weak.crf import dense_crf
-from lunglesion.weak.losses import (bce_dice, fraction_threshold, intensity_prior, interval_hinge_loss, refinement_loss,
+from lunglesion.weak.losses import (fraction_threshold, intensity_prior, interval_hinge_loss, refinement_loss,
                                     region_fraction, target_interval)
 from lunglesion.weak.regions import LUNG2D_NAMES, lung_regions_2d
 from lunglesion.weak.weaklabels import WeakLabel, read_weak_labels
@@ -297,7 +298,7 @@ def _final_step(net: torch.nn.Module, flips: bool) -> Callable[[list], torch.Ten
                 if random.random() < 0.5:
                     x, y = x.flip(axis), y.flip(axis)
         out = net(x)
-        return bce_dice(out[0] if isinstance(out, tuple) else out, y)
+        return bce_dice_loss(out[0] if isinstance(out, tuple) else out, y)
     return step
 
 
