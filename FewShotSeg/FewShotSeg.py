@@ -200,13 +200,9 @@ class FewShotSegTest(ScriptedLoadableModuleTest):
         self.test_NoduleFromOneSlice()
 
     def test_NoduleFromOneSlice(self) -> None:
-        from LungLesionSegLib import mrml_bridge
-        from LungLesionSegLib.logic import sample_ct_path
+        from LungLesionSegLib.logic import load_sample_with_nodule
 
-        volume = mrml_bridge.load_volume(sample_ct_path(), slicer.mrmlScene, "lung1")
-        label = mrml_bridge.load_volume(sample_ct_path().with_name("lung1_nodule_label.nrrd"), slicer.mrmlScene)
-        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "nodule")
-        slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, segmentation)
+        volume, _, segmentation = load_sample_with_nodule(slicer.mrmlScene)
         segment_id = segmentation.GetSegmentation().GetNthSegmentID(0)
         logic = FewShotSegLogic()
         slices = logic.labelledSlices(volume, segmentation, segment_id)

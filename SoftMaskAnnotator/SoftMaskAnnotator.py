@@ -133,15 +133,11 @@ class SoftMaskAnnotatorTest(ScriptedLoadableModuleTest):
         self.test_SoftMaskOfSampleNodule()
 
     def test_SoftMaskOfSampleNodule(self) -> None:
-        from LungLesionSegLib import mrml_bridge
-        from LungLesionSegLib.logic import sample_ct_path
+        from LungLesionSegLib.logic import load_sample_with_nodule
 
-        volume = mrml_bridge.load_volume(sample_ct_path(), slicer.mrmlScene, "lung1")
-        label = mrml_bridge.load_volume(sample_ct_path().with_name("lung1_nodule_label.nrrd"), slicer.mrmlScene)
-        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "nodule")
-        slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(label, segmentation)
+        volume, label, segmentation = load_sample_with_nodule(slicer.mrmlScene)
         outputs = SoftMaskAnnotatorLogic().process(volume, segmentation)
         soft = slicer.util.arrayFromVolume(next(iter(outputs.values())))
-        hard = slicer.util.arrayFromVolume(label) > 0
+        hard = label.array > 0
         self.assertGreater(float(soft[hard].mean()), float(soft[~hard].mean()))
         self.assertTrue(0.0 <= float(soft.min()) and float(soft.max()) <= 1.0)

@@ -168,3 +168,16 @@ def sample_ct_path() -> Path:
         if candidate.is_file():
             return candidate
     raise InputError(f"bundled sample CT not found ({name} under {module_dir / 'Resources'})")
+
+
+def load_sample_with_nodule(scene: "slicer.vtkMRMLScene") -> tuple["slicer.vtkMRMLScalarVolumeNode", Image,
+                                                                   "slicer.vtkMRMLSegmentationNode"]:
+    """The bundled sample CT, its nodule label map and a segmentation holding the nodule
+    (the fixture of the SoftMaskAnnotator and FewShotSeg self-tests)."""
+    from lunglesion.io import read_labelmap
+    from lunglesion.terminology import NODULE
+
+    volume = mrml_bridge.load_volume(sample_ct_path(), scene, "lung1")
+    label = read_labelmap(sample_ct_path().with_name("lung1_nodule_label.nrrd"))
+    segmentation = mrml_bridge.labelmap_to_segmentation_node(label, [NODULE], scene, "nodule", volume)
+    return volume, label, segmentation

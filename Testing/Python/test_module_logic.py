@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
 
 import slicer_paths  # noqa: F401  (module folders on sys.path)
 
@@ -19,8 +18,10 @@ slicer = pytest.importorskip("slicer")
 from FewShotSegLib.logic import FewShotLogic  # noqa: E402
 from LungLesionSegLib import headless, mrml_bridge  # noqa: E402
 from LungLesionSegLib.background import BackgroundInference  # noqa: E402
-from LungLesionSegLib.logic import SegmentationLogic, SegmentationOptions, sample_ct_path  # noqa: E402
-from lunglesion.io.convert import from_sitk, to_sitk  # noqa: E402
+from LungLesionSegLib.logic import (SegmentationLogic, SegmentationOptions, load_sample_with_nodule,  # noqa: E402
+                                   sample_ct_path)
+from lunglesion.io import read_image, write_image  # noqa: E402
+from lunglesion.metrics import dice  # noqa: E402
 from SoftMaskAnnotatorLib.logic import SoftMaskLogic, soft_masks_for_folder  # noqa: E402
 
 
@@ -31,9 +32,8 @@ def scene():
 
 
 @pytest.fixture(scope="module")
-def lung1_crop(shared_data):
-    image = from_sitk(sitk.ReadImage(str(shared_data / "chest_ct" / "lung1_image.nrrd")))
-    label = from_sitk(sitk.ReadImage(str(shared_data / "chest_ct" / "lung1_label.nrrd")))
+def lung1_crop(lung1):
+    image, label = lung1
     centre = np.round(np.argwhere(label.array > 0).mean(axis=0)).astype(int)  # the nodule (z, y, x)
     box = tuple(slice(max(c - h, 0), c + h) for c, h in zip(centre, (6, 48, 48)))
     start = image.index_to_physical(np.array([box[2].start, box[1].start, box[0].start], dtype=float))
@@ -73,11 +73,11 @@ def test_soft_mask_batch_over_a_folder(lung1_crop, tmp_path):
     ct, nodule = lung1_crop
     (tmp_path / "in" / "images").mkdir(parents=True)
     (tmp_path / "in" / "masks").mkdir()
-    sitk.WriteImage(to_sitk(ct), str(tmp_path / "in" / "images" / "case1.nrrd"))
-    sitk.WriteImage(to_sitk(nodule), str(tmp_path / "in" / "masks" / "case1.nrrd"))
+    write_image(ct, tmp_path / "in" / "images" / "case1.nrrd")
+    write_image(nodule, tmp_path / "in" / "masks" / "case1.nrrd")
     written = soft_masks_for_folder(tmp_path / "in", tmp_path / "out")
     assert [p.name for p in written] == ["case1.nrrd"]
-    soft = from_sitk(sitk.ReadImage(str(written[0])))
+    soft = read_image(written[0])
     assert soft.same_geometry(ct) and soft.array[nodule.array > 0].mean() > 0.5
 
 
@@ -94,7 +94,7 @@ def test_fewshot_support_slices_report_labelled_area(scene, lung1_crop):
 
 def test_worker_cancel_kills_the_process(scene, lung1_crop, tmp_path):
     ct, _ = lung1_crop
-    sitk.WriteImage(to_sitk(ct), str(tmp_path / "in.nrrd"))
+    write_image(ct, tmp_path / "in.nrrd")
     runner = BackgroundInference(tmp_path / "in.nrrd", SegmentationOptions(device="cpu").as_args(), tmp_path / "w")
     runner.cancel()
     assert not runner.running
@@ -120,8 +120,6 @@ def test_worker_reports_bad_input_as_one_error_line(tmp_path):
 @pytest.mark.slow
 def test_needs_model_process_on_sample_ct(scene):
     """Logic.process with the registry's default model on CPU on the bundled sample CT."""
-    from lunglesion.io import read_image
-
     ct = read_image(sample_ct_path())
     volume = mrml_bridge.image_to_volume_node(ct, scene, "lung1")
     fractions = []
@@ -159,8 +157,7 @@ def test_needs_model_fewshot_from_one_slice(scene, lung1_crop):
     # the nodule's neighbouring slices are found (the light weights do not yet stop where the
     # nodule ends: see test_fewshot_segment.py::test_interactive_nodule_beats_copy_nearest)
     near = [middle - 1, middle + 1]
-    dice = 2 * np.logical_and(result[near], truth[near]).sum() / (result[near].sum() + truth[near].sum())
-    assert dice > 0.4 and fractions and max(fractions) <= 1.0
+    assert dice(result[near], truth[near]) > 0.4 and fractions and max(fractions) <= 1.0
     # a second run with one more support slice replaces the result; the source segment is untouched
     extra = labelled[0]
     again = logic.process(volume, segmentation, segment_id, [extra, middle], iterations=2, result_segment_id=result_id)
@@ -173,3 +170,12 @@ def test_needs_model_fewshot_from_one_slice(scene, lung1_crop):
 
 def test_sample_ct_is_bundled():
     assert sample_ct_path().name == "lung1_chest_ct.nrrd"
+
+
+def test_self_test_fixture_loads_the_sample_nodule(scene):
+    """The SoftMaskAnnotator and FewShotSeg self-tests start from this: the nodule as a segment."""
+    volume, label, segmentation = load_sample_with_nodule(scene)
+    assert segmentation.GetSegmentation().GetNumberOfSegments() == 1
+    segment_id = segmentation.GetSegmentation().GetNthSegmentID(0)
+    voxels = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segment_id, volume) > 0
+    assert np.array_equal(voxels, label.array > 0) and voxels.sum() == 837
