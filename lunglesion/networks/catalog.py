@@ -27,9 +27,13 @@ class Architecture:
     lr: float = 1e-3
     description: str = ""
 
-    def build(self, **overrides: Any) -> torch.nn.Module:
-        """Instantiate the network (``overrides`` change config keys, e.g. ``out_channels``)."""
-        return build_network(self.network, {**self.config, **overrides})
+    def config_for(self, classes: int = 1) -> dict[str, Any]:
+        """Constructor config; a multi-class head (``classes`` > 1) sets ``out_channels``."""
+        return {**self.config, **({"out_channels": classes} if classes > 1 else {})}
+
+    def build(self, classes: int = 1) -> torch.nn.Module:
+        """Instantiate the network, binary or with a ``classes``-way head."""
+        return build_network(self.network, self.config_for(classes))
 
 
 def build_network(network: str, config: dict[str, Any]) -> torch.nn.Module:

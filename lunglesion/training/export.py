@@ -69,16 +69,15 @@ def register_run(run_dir: Path, name: str, task: str, description: str, command:
     arch = get_architecture(config["model"])
     config["lr"], config["size"] = config["lr"] or arch.lr, config["size"] or arch.size
     classes = 3 if config.get("multiclass") else 1
-    network = arch.build(out_channels=classes) if classes > 1 else arch.build()
+    network = arch.build(classes)
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=False)
     network.load_state_dict(state["model"])
     weights = f"{name}.pt"
     sha = export_weights(network, models_dir() / weights)
-    config_out = {**arch.config, **({"out_channels": classes} if classes > 1 else {})}
     metrics = {k: float(v) for k, v in metrics.items()}
     metrics["parameters_m"] = sum(p.numel() for p in network.parameters()) / 1e6
     entry = ModelEntry(name=name, task=task, description=description, network=arch.network,
-                       config=json.loads(json.dumps(config_out)),
+                       config=json.loads(json.dumps(arch.config_for(classes))),
                        input={"size": config["size"], "classes": classes,
                               "domain": "covid_semiseg 8-bit lung window / 255 (HU via COVID_SEMISEG_WINDOW)"},
                        weights=weights, sha256=sha, card=f"{name}.md", metrics=metrics,

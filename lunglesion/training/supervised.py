@@ -107,7 +107,7 @@ class SupervisedTrainer:
                                   self.n_classes) for s in train]
         self.train_images = _resize_stack([s.image for s in train], self.size, "bilinear")
         self.train_labels = _resize_stack(labels, self.size, "bilinear")
-        self.network = self.arch.build(out_channels=self.n_classes) if self.n_classes > 1 else self.arch.build()
+        self.network = self.arch.build(self.n_classes)
         self.network = self.network.to(memory_format=torch.channels_last)
         self.lr = cfg.lr or self.arch.lr
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.lr, weight_decay=1e-4)
