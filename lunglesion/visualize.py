@@ -14,15 +14,13 @@ from scipy import ndimage as ndi  # noqa: E402
 from lunglesion.image import Image  # noqa: E402
 from lunglesion.io.atomic import atomic_output  # noqa: E402
 from lunglesion.preprocessing.slicing import axial_view  # noqa: E402
-from lunglesion.preprocessing.windowing import hu_to_unit  # noqa: E402
+from lunglesion.preprocessing.windowing import LUNG_WINDOW_HU, hu_to_unit  # noqa: E402
 from lunglesion.terminology import SegmentInfo  # noqa: E402
-
-DISPLAY_WINDOW_HU = (-1350.0, 150.0)  # W1500 / L-600, the radiologists' lung window
 
 
 def _display(array: np.ndarray, is_hu: bool) -> np.ndarray:
     if is_hu:
-        low, high = DISPLAY_WINDOW_HU
+        low, high = LUNG_WINDOW_HU
     else:
         low, high = float(array.min()), float(max(array.max(), array.min() + 1e-6))
     return hu_to_unit(array, (low, high))

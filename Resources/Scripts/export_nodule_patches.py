@@ -24,7 +24,7 @@ from lunglesion.data.lidc import crop_square, load_lidc_slices, validation_patch
 from lunglesion.io import read_image, read_labelmap  # noqa: E402
 from lunglesion.preprocessing.slicing import axial_view  # noqa: E402
 from lunglesion.preprocessing.windowing import hu_to_unit, zscore_to_unit  # noqa: E402
-from lunglesion.visualize import DISPLAY_WINDOW_HU  # noqa: E402
+from lunglesion.preprocessing.windowing import LUNG_WINDOW_HU  # noqa: E402
 
 
 def _save(out: Path, stem: str, unit: np.ndarray, mask: np.ndarray) -> None:
@@ -53,7 +53,7 @@ def export_volume(image_path: Path, label_path: Path, out: Path, sizes: list[int
     for k in np.flatnonzero(label.array.any(axis=(1, 2))):
         mask = label.array[k] > 0
         centre = tuple(float(c) for c in np.argwhere(mask).mean(axis=0))
-        unit = hu_to_unit(image.array[k], DISPLAY_WINDOW_HU)
+        unit = hu_to_unit(image.array[k], LUNG_WINDOW_HU)
         for size in sizes:
             _save(out, f"{image_path.name.split('.')[0]}_{k}_{size}", crop_square(unit, centre, size),
                   crop_square(mask.astype(np.float32), centre, size) > 0.5)

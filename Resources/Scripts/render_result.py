@@ -55,7 +55,7 @@ from lunglesion.lungmask import segment_lungs  # noqa: E402
 from lunglesion.preprocessing.slicing import axial_view  # noqa: E402
 from lunglesion.preprocessing.windowing import hu_to_unit  # noqa: E402
 from lunglesion.terminology import ANATOMICAL_STRUCTURE, LEFT_LUNG, RIGHT_LUNG, SegmentInfo  # noqa: E402
-from lunglesion.visualize import DISPLAY_WINDOW_HU  # noqa: E402
+from lunglesion.preprocessing.windowing import LUNG_WINDOW_HU  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -114,7 +114,7 @@ def load_case(ct: Path, seg: Path, lungs: Path | None, auto_lungs: bool) -> Case
 
 def _overlay(grey: np.ndarray, labels: np.ndarray, segments: list[SegmentInfo]) -> np.ndarray:
     """Lung-windowed grey slice with each segment filled and outlined in its colour."""
-    rgb = np.repeat(hu_to_unit(grey, DISPLAY_WINDOW_HU)[..., None], 3, axis=2)
+    rgb = np.repeat(hu_to_unit(grey, LUNG_WINDOW_HU)[..., None], 3, axis=2)
     for info in segments:
         mask = labels == info.label_value
         if not mask.any():

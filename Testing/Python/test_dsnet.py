@@ -73,6 +73,16 @@ def test_training_resumes(shared_data, tmp_path):
     assert (tmp_path / "best.pt").exists() and (tmp_path / "curves.png").exists()
 
 
+def test_learning_rate_decays_by_cosine_from_the_given_epoch():
+    from lunglesion.training.dsnet_trainer import DSNetTrainConfig, learning_rate
+
+    cfg = DSNetTrainConfig(lr=1e-3, decay_from_epoch=10, max_epochs=20)
+    assert learning_rate(cfg, 0) == learning_rate(cfg, 10) == 1e-3
+    assert learning_rate(cfg, 15) == pytest.approx(5e-4)
+    assert learning_rate(cfg, 20) == pytest.approx(0.0, abs=1e-12)
+    assert learning_rate(DSNetTrainConfig(lr=1e-3), 500) == 1e-3
+
+
 def test_seed_in_ras_and_ijk_agree(chest):
     image, label = chest
     k, j, i = np.round(np.argwhere(label.array > 0).mean(0)).astype(int)

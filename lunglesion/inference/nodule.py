@@ -2,7 +2,8 @@
 
 The nodule networks see square ROIs through :func:`lunglesion.data.lidc.normalize_patch`
 (robust min-max), so a 2D patch may come from an 8-bit PNG, a HU volume or a z-scored slice.
-HU volumes are first clipped to the lung window so bone does not set the patch's range.
+HU volumes are first clipped to the lung window W1500/L-600 (the window of 8-bit lung-window
+patches), so bone does not set the patch's range.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from scipy import ndimage
 from lunglesion.data.lidc import crop_square, normalize_patch
 from lunglesion.errors import DimensionError, EmptyInputError, InputError
 from lunglesion.image import LPS_TO_RAS, Image
+from lunglesion.preprocessing.windowing import LUNG_WINDOW_HU
 
-LUNG_WINDOW_HU = (-1000.0, 400.0)
 ROI_MM = 40.0
 
 

@@ -15,6 +15,7 @@ from scipy import ndimage as ndi
 from lunglesion.errors import InputError
 
 COVID_SEMISEG_WINDOW: tuple[float, float] = (-1150.0, 250.0)
+LUNG_WINDOW_HU: tuple[float, float] = (-1350.0, 150.0)  # W1500 / L-600, the radiologists' lung window
 """HU window [low, high] that reproduces the covid_semiseg 8-bit slices (fitted, see docs)."""
 
 LUNG_PEAK_HU = -885.0

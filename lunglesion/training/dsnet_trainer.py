@@ -42,6 +42,7 @@ class DSNetTrainConfig:
     max_epochs: int = 200
     time_budget_s: float = 1200.0
     lr: float = 2e-4
+    decay_from_epoch: int | None = None  # cosine decay of lr from this epoch to 0 at max_epochs
     lambda_sr: float = 1.0
     lambda_adv: float = 0.01
     discriminator_base: int = 16
@@ -67,6 +68,15 @@ def _sample_batch(records: list[NoduleSlice], cfg: DSNetTrainConfig, out_size: i
         softs.append(_resize(crop_square(r.soft, centre, size), out_size))
         hards.append(_resize(crop_square(r.mask.astype(np.float32), centre, size), out_size))
     return torch.cat(images), torch.cat(softs), torch.cat(hards)
+
+
+def learning_rate(cfg: DSNetTrainConfig, epoch: int) -> float:
+    """Constant ``cfg.lr``, then (from ``decay_from_epoch``) cosine decay to 0 at ``max_epochs``."""
+    start = cfg.decay_from_epoch
+    if start is None or epoch < start:
+        return cfg.lr
+    progress = (epoch - start) / max(cfg.max_epochs - start, 1)
+    return cfg.lr * 0.5 * (1 + np.cos(np.pi * min(progress, 1.0)))
 
 
 def _resize(patch: np.ndarray, size: int) -> torch.Tensor:
@@ -126,6 +136,9 @@ def train(cfg: DSNetTrainConfig, data_dir: Path, out_dir: Path, resume: bool = T
     scale = cfg.network.get("scale", 1) if cfg.arch == "dsnet" else 1
     while epoch < cfg.max_epochs and elapsed < cfg.time_budget_s:
         start = time.process_time()
+        for optimizer in optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, epoch)
         model.train()
         sums: dict[str, float] = {}
         for _ in range(cfg.iterations_per_epoch):
@@ -177,19 +190,26 @@ def train(cfg: DSNetTrainConfig, data_dir: Path, out_dir: Path, resume: bool = T
 
 
 def register_trained(cfg: DSNetTrainConfig, run_dir: Path, name: str, weights_file: str, card: str,
-                     description: str, metrics: dict, default: bool = False) -> str:
-    """Export ``run_dir/best.pt`` as fp16 ``Resources/Models/<weights_file>`` and register it."""
+                     description: str, metrics: dict, default: bool = False, epoch: str = "last") -> str:
+    """Export the run's ``"last"`` epoch (``checkpoint.pt``) or its ``"best"`` validation epoch
+    (``best.pt``) as fp16 ``Resources/Models/<weights_file>`` and register it."""
     from lunglesion.registry import ModelEntry, export_weights, models_dir, register
 
+    if epoch not in ("last", "best"):
+        raise ValueError(f"epoch must be 'last' or 'best', got '{epoch}'")
     model = build_model(cfg)
-    model.load_state_dict(torch.load(Path(run_dir) / "best.pt", map_location="cpu", weights_only=True))
+    path = Path(run_dir) / ("checkpoint.pt" if epoch == "last" else "best.pt")
+    if epoch == "last":
+        load_checkpoint(path, model=model, restore_rng=False)
+    else:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     sha = export_weights(model, models_dir() / weights_file, half=True)
     network = "lunglesion.networks.dsnet:DSNet" if cfg.arch == "dsnet" else "lunglesion.networks.unet:UNet"
     register(ModelEntry(
         name=name, task="lung-nodule-roi-2d", description=description, network=network,
         config=dict(cfg.network),
         input={"size": cfg.input_size, "channels": 1, "roi": "square nodule ROI, any size (50-100 px typical)",
-               "intensity": "any (8-bit lung window, HU clipped to [-1000, 400], z-scored); "
+               "intensity": "any (8-bit lung window, HU clipped to the lung window [-1350, 150], z-scored); "
                             "robust min-max per ROI (percentiles 1 / 99.5 -> 0 / 1)",
                "output": "sigmoid of the first output = soft mask; threshold 0.5",
                "predictor": "lunglesion.inference.nodule:predict_patch"},

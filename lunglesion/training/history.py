@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+BOOKKEEPING = ("epoch", "lr", "cpu_s", "cpu_minutes")  # logged, but not curves
+
 
 class CsvHistory:
     """Append-only per-epoch log; on resume, rows after the resumed epoch are dropped."""
@@ -39,12 +41,13 @@ class CsvHistory:
             writer.writerows(self.rows)
 
     def plot(self, png: Path, title: str = "training curves") -> None:
-        """Losses on the left axis, validation metrics (keys starting ``val_``) on the right."""
+        """Losses on the left axis, validation metrics (keys starting ``val_``) on the right;
+        bookkeeping columns (learning rate, CPU time) are not drawn."""
         if not self.rows:
             return
         fig, ax = plt.subplots(figsize=(7, 4))
         metric_ax = ax.twinx()
-        keys = list(dict.fromkeys(k for r in self.rows for k in r if k not in ("epoch", "lr")))
+        keys = list(dict.fromkeys(k for r in self.rows for k in r if k not in BOOKKEEPING))
         for key in keys:
             points = [(r["epoch"], r[key]) for r in self.rows if key in r]  # validation: every few epochs
             target = metric_ax if key.startswith("val_") else ax
