@@ -2,7 +2,10 @@
 
 Each model is measured in a fresh subprocess so that peak resident memory belongs to it
 alone. The end-to-end figure segments a 512 x 512 x ``depth`` CT synthesised from the
-real ``chest_ct`` volume (its slices tiled along z), exactly as ``segment`` would.
+real ``chest_ct`` volume (its slices tiled along z), exactly as ``segment`` would; for a
+few-shot model, as ``fewshot`` would from 3 labelled slices of another volume (the sample CT),
+so that every slice of the query is segmented. An architecture name that has no trained
+weights (e.g. the ``bsnet`` paper configuration) is timed with random weights, network only.
 """
 
 from __future__ import annotations
@@ -12,17 +15,21 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lunglesion.errors import InputError, UnknownModelError
 from lunglesion.image import Image
 from lunglesion.inference.device import resolve_device
-from lunglesion.registry import load_model
+from lunglesion.networks.catalog import ARCHITECTURES
+from lunglesion.registry import ModelEntry, get_entry, load_model
 
 BENCH_SIDE = 352
+FEWSHOT_SUPPORT_SLICES = 3
 
 
 def synthetic_volume(source: Path, depth: int = 300) -> Image:
@@ -35,12 +42,55 @@ def synthetic_volume(source: Path, depth: int = 300) -> Image:
     return Image(array=np.ascontiguousarray(array), spacing=ct.spacing, origin=ct.origin, direction=ct.direction)
 
 
-def gflops(network: torch.nn.Module, side: int) -> float:
+def gflops(network: torch.nn.Module, side: int, few_shot: bool = False) -> float:
     """Forward GFLOPs for one ``side x side`` slice (multiply-add counted as two)."""
     counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
-        network(torch.zeros(1, 1, side, side))
+    with counter:
+        forward(network, 1, side, torch.device("cpu"), few_shot)()
     return counter.get_total_flops() / 1e9
+
+
+def forward(network: torch.nn.Module, n: int, side: int, device: torch.device,
+            few_shot: bool = False) -> Callable[[], None]:
+    """One inference call on ``n`` random slices; a few-shot network gets one labelled support slice."""
+    query = torch.rand(n, 1, side, side, device=device).contiguous(memory_format=torch.channels_last)
+    support = torch.rand(1, 1, 1, side, side, device=device)
+    mask = torch.zeros(1, 1, side, side, device=device)
+    mask[..., side // 4:3 * side // 4, side // 4:3 * side // 4] = 1
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step() -> None:
+        with torch.inference_mode():
+            network(support, mask, query) if few_shot else network(query)
+        sync()
+    return step
+
+
+def _network(name: str, device: torch.device) -> tuple[torch.nn.Module, ModelEntry | None]:
+    """A registered model with its weights, or an architecture with random weights (entry None)."""
+    try:
+        get_entry(name)
+    except UnknownModelError:
+        if name not in ARCHITECTURES:
+            raise
+        return ARCHITECTURES[name].build().eval().to(device), None
+    return load_model(name, device)
+
+
+def _fewshot_end_to_end(name: str, volume: Path, depth: int) -> float:
+    """Seconds for ``segment_with_support`` on the tiled volume from 3 labelled sample-CT slices."""
+    from lunglesion.fewshot.segment import segment_with_support
+    from lunglesion.io import read_image
+
+    support = read_image(volume)
+    label = np.zeros(support.array.shape, np.uint8)
+    rows, cols = label.shape[1:]
+    for z in np.linspace(0, label.shape[0] - 1, FEWSHOT_SUPPORT_SLICES).astype(int):
+        label[z, rows // 3:rows // 2, cols // 4:cols // 2] = 1  # any structure: the timing is what counts
+    query = synthetic_volume(volume, depth)
+    tic = time.perf_counter()
+    segment_with_support(query, [(support, support.with_array(label))], model=name)
+    return time.perf_counter() - tic
 
 
 def _timed(fn, repeats: int) -> float:
@@ -54,33 +104,31 @@ def _timed(fn, repeats: int) -> float:
 def bench_one(name: str, device: str, volume: Path | None, depth: int, batch: int, repeats: int) -> dict:
     """Figures for one model on one device (call in a fresh process for clean peak memory)."""
     dev = resolve_device(device)
-    network, entry = load_model(name, dev)
+    network, entry = _network(name, dev)
+    if entry is not None and entry.task.endswith("-3d"):
+        raise InputError(f"bench measures 2D and few-shot networks; '{name}' is a 3D chunk model")
+    few_shot = entry is not None and entry.task == "fewshot"
+    side = int(entry.input.get("size", BENCH_SIDE)) if few_shot else BENCH_SIDE
     network = network.to(memory_format=torch.channels_last)
-    row = {"model": name, "device": str(dev),
+    row = {"model": name, "device": str(dev), "weights": "trained" if entry else "random (untrained architecture)",
            "parameters_m": sum(p.numel() for p in network.parameters()) / 1e6,
-           "gflops_352": gflops(network.cpu(), BENCH_SIDE)}
+           "input_px": side, "gflops": gflops(network.cpu(), side, few_shot)}
     network.to(dev)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-
-    def run(n: int):
-        def step():
-            with torch.inference_mode():
-                network(torch.rand(n, 1, BENCH_SIDE, BENCH_SIDE, device=dev).contiguous(
-                    memory_format=torch.channels_last))
-            sync()
-        return step
-
-    row["ms_per_slice_b1"] = 1000 * _timed(run(1), repeats)
-    row["slices_per_s_batched"] = batch / _timed(run(batch), max(1, repeats // 2))
+    row["ms_per_slice_b1"] = 1000 * _timed(forward(network, 1, side, dev, few_shot), repeats)
+    row["slices_per_s_batched"] = batch / _timed(forward(network, batch, side, dev, few_shot), max(1, repeats // 2))
     row["batch"] = batch
-    if volume is not None and entry.task.startswith("covid"):
+    key = f"end_to_end_s_512x512x{depth}"
+    if volume is not None and few_shot and dev.type == "cpu":  # few-shot inference runs on the CPU
+        row[key] = _fewshot_end_to_end(name, volume, depth)
+    elif volume is not None and entry is not None and entry.task.startswith("covid"):
         from lunglesion.inference.pipeline import segment_image
 
         ct = synthetic_volume(volume, depth)
         tic = time.perf_counter()
         segment_image(ct, model=name, device=str(dev), batch_size=batch)
-        sync()
-        row[f"end_to_end_s_512x512x{depth}"] = time.perf_counter() - tic
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        row[key] = time.perf_counter() - tic
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if dev.type == "cuda":
         row["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20

@@ -30,7 +30,14 @@ def test_gflops_counts_a_unet() -> None:
 def test_bench_rows_have_every_figure() -> None:
     rows = bench_models(["unet"], ["cpu"], SAMPLE_CT, depth=32, batch=2, repeats=1, threads=1)
     row = rows[0]
-    for key in ("parameters_m", "gflops_352", "ms_per_slice_b1", "slices_per_s_batched",
+    for key in ("parameters_m", "gflops", "ms_per_slice_b1", "slices_per_s_batched",
                 "end_to_end_s_512x512x32", "peak_rss_mb"):
         assert row[key] > 0, key
-    assert row["model"] == "unet" and row["device"] == "cpu"
+    assert row["model"] == "unet" and row["device"] == "cpu" and row["input_px"] == 352
+
+
+def test_bench_times_fewshot_models_and_untrained_architectures() -> None:
+    fewshot, paper = bench_models(["rpnet", "bsnet"], ["cpu"], SAMPLE_CT, depth=8, batch=2, repeats=1, threads=1)
+    assert fewshot["input_px"] == 128 and fewshot["end_to_end_s_512x512x8"] > 0 and fewshot["weights"] == "trained"
+    assert paper["weights"].startswith("random") and paper["parameters_m"] > 40
+    assert "end_to_end_s_512x512x8" not in paper  # no trained weights: the network alone is timed

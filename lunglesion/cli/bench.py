@@ -15,7 +15,9 @@ DEFAULT_VOLUME = Path(__file__).resolve().parents[2] / "Resources" / "SampleData
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", default=None,
-                        help="model to measure (repeatable; default bsnet-light); 'unet' is always added as the reference")
+                        help="registered model to measure (repeatable; default bsnet-light), or an architecture "
+                             "without weights (e.g. bsnet, ncovsegnet: network timed with random weights); "
+                             "'unet' is always added as the reference")
     parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
                         help="all = CPU, plus CUDA when present")
     parser.add_argument("--volume", default=str(DEFAULT_VOLUME), help="real CT tiled into the synthetic volume")
