@@ -135,6 +135,31 @@ def bench_one(name: str, device: str, volume: Path | None, depth: int, batch: in
     return row
 
 
+def bench_softmask(volume: Path, depth: int = 300, lesions: int = 30, seed: int = 0) -> dict:
+    """Seconds for :func:`lunglesion.softmask.make_soft_mask` (HU domain) on the tiled CT with
+    ``lesions`` ellipsoidal ground-glass lesions (radius 3-12 voxels) drawn into its lungs."""
+    from lunglesion.softmask import make_soft_mask
+
+    ct = synthetic_volume(volume, depth)
+    hu = np.asarray(ct.array, dtype=np.float32).copy()
+    rng = np.random.default_rng(seed)
+    candidates = np.argwhere(hu[:, ::8, ::8] < -700) * (1, 8, 8)
+    mask = np.zeros(hu.shape, bool)
+    for centre in candidates[rng.choice(len(candidates), size=lesions, replace=False)]:
+        r = rng.uniform(3, 12)
+        radii = np.array([max(r / 3, 1), r, r])
+        lo = np.maximum(centre - np.ceil(radii).astype(int), 0)
+        box = tuple(slice(a, b) for a, b in zip(lo, centre + np.ceil(radii).astype(int) + 1))
+        grid = np.ogrid[box]
+        mask[box] |= sum(((g - c) / rad) ** 2 for g, c, rad in zip(grid, centre, radii)) <= 1
+    hu[mask] = -400 + rng.normal(0, 30, mask.sum())
+    image = ct.with_array(hu)
+    tic = time.perf_counter()
+    make_soft_mask(image, image.with_array(mask.astype(np.uint8)), domain="hu")
+    return {"task": "softmask", "lesions": lesions, f"softmask_s_512x512x{depth}": time.perf_counter() - tic,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def bench_models(names: list[str], devices: list[str], volume: Path | None, depth: int = 300, batch: int = 8,
                  repeats: int = 5, threads: int | None = None) -> list[dict]:
     """Run :func:`bench_one` for every model and device, each in its own subprocess."""

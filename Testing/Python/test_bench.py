@@ -41,3 +41,10 @@ def test_bench_times_fewshot_models_and_untrained_architectures() -> None:
     assert fewshot["input_px"] == 128 and fewshot["end_to_end_s_512x512x8"] > 0 and fewshot["weights"] == "trained"
     assert paper["weights"].startswith("random") and paper["parameters_m"] > 40
     assert "end_to_end_s_512x512x8" not in paper  # no trained weights: the network alone is timed
+
+
+def test_softmask_bench_times_a_volume_with_drawn_lesions() -> None:
+    from lunglesion.bench import bench_softmask
+
+    row = bench_softmask(SAMPLE_CT, depth=40, lesions=5)
+    assert row["lesions"] == 5 and row["softmask_s_512x512x40"] > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -74,9 +73,7 @@ def test_soft_mask_estimates_partial_volume_better_than_hard_mask(chest):
 
 def test_hu_volume_keeps_geometry_and_mask(chest):
     image, label = chest
-    start = time.perf_counter()
     soft = make_soft_mask(image, label, domain="hu")
-    assert time.perf_counter() - start < 10
     assert soft.same_geometry(image) and soft.array.dtype == np.float32
     assert dice(soft.array >= 0.5, label.array > 0) >= 0.95
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from lunglesion.bench import bench_models
+from lunglesion.bench import bench_models, bench_softmask
 
 DEFAULT_VOLUME = Path(__file__).resolve().parents[2] / "Resources" / "SampleData" / "lung1_chest_ct.nrrd"
 
@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--softmask", action="store_true",
+                        help="also time the Soft Mask pipeline on the volume with 30 drawn-in lesions")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
 
 
@@ -45,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
             if row["device"].startswith(device) and row["model"] != "unet":
                 ratio = row["slices_per_s_batched"] / reference["slices_per_s_batched"]
                 print(f"{row['model']} vs unet on {device}: {ratio:.2f}x slices/s")
+    if args.softmask:
+        row = bench_softmask(Path(args.volume), args.depth)
+        rows.append(row)
+        print("softmask: " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
