@@ -149,7 +149,8 @@ def bench_softmask(volume: Path, depth: int = 300, lesions: int = 30, seed: int 
         r = rng.uniform(3, 12)
         radii = np.array([max(r / 3, 1), r, r])
         lo = np.maximum(centre - np.ceil(radii).astype(int), 0)
-        box = tuple(slice(a, b) for a, b in zip(lo, centre + np.ceil(radii).astype(int) + 1))
+        hi = np.minimum(centre + np.ceil(radii).astype(int) + 1, hu.shape)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi))
         grid = np.ogrid[box]
         mask[box] |= sum(((g - c) / rad) ** 2 for g, c, rad in zip(grid, centre, radii)) <= 1
     hu[mask] = -400 + rng.normal(0, 30, mask.sum())
