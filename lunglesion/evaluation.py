@@ -61,13 +61,14 @@ def evaluate_labelled_set(model: str, data: Path, multiclass: bool = False, thre
 
     ``stems`` restricts the evaluation to those image names (e.g. a validation split).
     """
-    predictor = Predictor(model, device)
     pairs = list_pairs(Path(data), mask_folder)
     if stems is not None:
-        missing = set(stems) - {stem for stem, _, _ in pairs}
+        wanted = set(stems)
+        missing = wanted - {stem for stem, _, _ in pairs}
         if missing:
             raise InputError(f"images not found in {data}: {', '.join(sorted(missing))}")
-        pairs = [pair for pair in pairs if pair[0] in set(stems)]
+        pairs = [pair for pair in pairs if pair[0] in wanted]
+    predictor = Predictor(model, device)
     images = [read_grey_unit(image_path) for _, image_path, _ in pairs]
     masks = [read_label_png(mask_path, multiclass=multiclass) for _, _, mask_path in pairs]
     probs = predictor.predict(images)

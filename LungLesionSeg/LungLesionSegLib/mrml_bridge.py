@@ -263,8 +263,9 @@ def table_node_to_rows(node: "slicer.vtkMRMLTableNode") -> list[dict[str, Any]]:
 # --- storage --------------------------------------------------------------------------------
 
 def _read(path: Path | str, scene: "slicer.vtkMRMLScene", name: str | None, node_class: str,
-          storage_class: str, what: str) -> "slicer.vtkMRMLStorableNode":
-    """Read ``path`` into a new ``node_class`` node through a ``storage_class`` storage node."""
+          storage_class: str, what: str, needs_image_data: bool = False) -> "slicer.vtkMRMLStorableNode":
+    """Read ``path`` into a new ``node_class`` node through a ``storage_class`` storage node
+    (``what`` names the kind of file in errors; ``needs_image_data``: a read without voxels fails)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} file not found: {path}")
@@ -272,7 +273,7 @@ def _read(path: Path | str, scene: "slicer.vtkMRMLScene", name: str | None, node
     storage = scene.AddNewNodeByClass(storage_class)
     storage.SetFileName(str(path))
     node.SetAndObserveStorageNodeID(storage.GetID())
-    if not storage.ReadData(node) or (what == "volume" and node.GetImageData() is None):
+    if not storage.ReadData(node) or (needs_image_data and node.GetImageData() is None):
         scene.RemoveNode(node)
         scene.RemoveNode(storage)
         raise InputError(f"cannot read a {what} from {path}")
@@ -283,7 +284,8 @@ def _read(path: Path | str, scene: "slicer.vtkMRMLScene", name: str | None, node
 def load_volume(path: Path | str, scene: "slicer.vtkMRMLScene", name: str | None = None
                 ) -> "slicer.vtkMRMLScalarVolumeNode":
     """Read a NRRD/NIfTI/MHA volume through MRML's archetype storage node."""
-    return _read(path, scene, name, "vtkMRMLScalarVolumeNode", "vtkMRMLVolumeArchetypeStorageNode", "volume")
+    return _read(path, scene, name, "vtkMRMLScalarVolumeNode", "vtkMRMLVolumeArchetypeStorageNode", "volume",
+                 needs_image_data=True)
 
 
 def _write(node: "slicer.vtkMRMLStorableNode", path: Path | str) -> Path:

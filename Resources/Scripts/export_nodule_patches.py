@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from lunglesion.data.lidc import crop_square, load_lidc_slices, validation_patch_size  # noqa: E402
 from lunglesion.io import read_image, read_labelmap  # noqa: E402
 from lunglesion.preprocessing.slicing import axial_view  # noqa: E402
-from lunglesion.preprocessing.windowing import hu_to_unit, zscore_to_unit  # noqa: E402
-from lunglesion.preprocessing.windowing import LUNG_WINDOW_HU  # noqa: E402
+from lunglesion.preprocessing.windowing import LUNG_WINDOW_HU, hu_to_unit, zscore_to_unit  # noqa: E402
 
 
 def _save(out: Path, stem: str, unit: np.ndarray, mask: np.ndarray) -> None:

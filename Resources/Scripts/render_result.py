@@ -53,9 +53,8 @@ from lunglesion.io.atomic import atomic_output  # noqa: E402
 from lunglesion.io.validation import require_ct  # noqa: E402
 from lunglesion.lungmask import segment_lungs  # noqa: E402
 from lunglesion.preprocessing.slicing import axial_view  # noqa: E402
-from lunglesion.preprocessing.windowing import hu_to_unit  # noqa: E402
+from lunglesion.preprocessing.windowing import LUNG_WINDOW_HU, hu_to_unit  # noqa: E402
 from lunglesion.terminology import ANATOMICAL_STRUCTURE, LEFT_LUNG, RIGHT_LUNG, SegmentInfo  # noqa: E402
-from lunglesion.preprocessing.windowing import LUNG_WINDOW_HU  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

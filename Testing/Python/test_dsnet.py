@@ -9,7 +9,6 @@ import torch
 from lunglesion.data.lidc import load_lidc_slices, normalize_patch, split_by_patient
 from lunglesion.errors import InputError
 from lunglesion.inference.nodule import predict_patch, seed_to_index, segment_nodule_at
-from lunglesion.io import read_image
 from lunglesion.metrics import dice
 from lunglesion.networks.dsnet import LIGHT_CONFIG, PAPER_CONFIG, DSNet, PatchDiscriminator
 
@@ -19,12 +18,6 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def records(shared_data):
     return load_lidc_slices(shared_data / "lidc_slices")
-
-
-@pytest.fixture(scope="module")
-def chest(shared_data):
-    folder = shared_data / "chest_ct"
-    return read_image(folder / "lung1_image.nrrd"), read_image(folder / "lung1_label.nrrd")
 
 
 def test_dsnet_outputs_twice_the_input_and_paper_config_fits_25_mb():
@@ -46,9 +39,9 @@ def test_lidc_split_is_by_patient(records):
         split_by_patient(records, tuple(f"000{i}" for i in range(1, 9)))
 
 
-def test_input_convention_does_not_depend_on_storage(chest):
+def test_input_convention_does_not_depend_on_storage(lung1):
     """The same ROI as HU (lung-windowed) and as an 8-bit lung-window PNG gives the same input."""
-    hu = np.clip(chest[0].array[33, 320:400, 180:260].astype(np.float32), -1000, 400)
+    hu = np.clip(lung1[0].array[33, 320:400, 180:260].astype(np.float32), -1000, 400)
     png = np.round((hu + 1000) / 1400 * 255).astype(np.uint8)
     assert np.abs(normalize_patch(hu) - normalize_patch(png / 255.0)).max() < 0.02
 
@@ -83,8 +76,8 @@ def test_learning_rate_decays_by_cosine_from_the_given_epoch():
     assert learning_rate(DSNetTrainConfig(lr=1e-3), 500) == 1e-3
 
 
-def test_seed_in_ras_and_ijk_agree(chest):
-    image, label = chest
+def test_seed_in_ras_and_ijk_agree(lung1):
+    image, label = lung1
     k, j, i = np.round(np.argwhere(label.array > 0).mean(0)).astype(int)
     lps = image.index_to_physical(np.array([i, j, k], dtype=float))
     ras = (-lps[0], -lps[1], lps[2])
@@ -93,8 +86,8 @@ def test_seed_in_ras_and_ijk_agree(chest):
         seed_to_index(image, (i, j, 10_000), "ijk")
 
 
-def test_click_to_segment_lung1_nodule(chest):
-    image, label = chest
+def test_click_to_segment_lung1_nodule(lung1):
+    image, label = lung1
     k, j, i = np.round(np.argwhere(label.array > 0).mean(0)).astype(int)
     soft, hard = segment_nodule_at(image, (i, j, k), "ijk", model="dsnet")
     assert soft.same_geometry(image) and hard.same_geometry(image)

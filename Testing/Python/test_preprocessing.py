@@ -22,11 +22,6 @@ def _read(path: Path) -> Image:
     return from_sitk(sitk.ReadImage(str(path)))
 
 
-@pytest.fixture(scope="module")
-def lung1(shared_data: Path) -> tuple[Image, Image]:
-    return _read(shared_data / "chest_ct/lung1_image.nrrd"), _read(shared_data / "chest_ct/lung1_label.nrrd")
-
-
 def _peaks(values: np.ndarray) -> tuple[float, float]:
     """Dark (< 128) and bright (128-254) peaks of a smoothed 8-bit histogram."""
     h = ndi.gaussian_filter1d(np.bincount(values.ravel(), minlength=256).astype(float), 3)

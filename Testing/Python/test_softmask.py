@@ -19,12 +19,6 @@ def lidc(shared_data):
     return data["images"][::6].astype(np.float32), data["masks"][::6]
 
 
-@pytest.fixture(scope="module")
-def chest(shared_data):
-    folder = shared_data / "chest_ct"
-    return read_image(folder / "lung1_image.nrrd"), read_image(folder / "lung1_label.nrrd")
-
-
 def test_lidc_threshold_gives_hard_mask_and_changes_only_the_band(lidc):
     for image, mask in zip(*lidc):
         soft = soft_mask_array(image, mask, domain="zscore", band=2)
@@ -51,9 +45,9 @@ def test_monotone_in_intensity_within_each_ring(lidc):
                 assert np.all(np.diff(soft[ring][order]) >= -1e-6)
 
 
-def test_soft_mask_estimates_partial_volume_better_than_hard_mask(chest):
+def test_soft_mask_estimates_partial_volume_better_than_hard_mask(lung1):
     """A nodule rendered with exact area fractions into real lung parenchyma of lung1."""
-    ct = chest[0].array[33].astype(np.float32)
+    ct = lung1[0].array[33].astype(np.float32)
     ss = 8
     yy, xx = np.mgrid[0:64 * ss, 0:64 * ss] / ss
     fraction = (((yy - 32.3) ** 2 + (xx - 31.7) ** 2 / 1.3) < 9.3**2).reshape(64, ss, 64, ss).mean((1, 3))
@@ -71,15 +65,15 @@ def test_soft_mask_estimates_partial_volume_better_than_hard_mask(chest):
     assert tested == 6
 
 
-def test_hu_volume_keeps_geometry_and_mask(chest):
-    image, label = chest
+def test_hu_volume_keeps_geometry_and_mask(lung1):
+    image, label = lung1
     soft = make_soft_mask(image, label, domain="hu")
     assert soft.same_geometry(image) and soft.array.dtype == np.float32
     assert dice(soft.array >= 0.5, label.array > 0) >= 0.95
 
 
-def test_bad_input_raises(chest):
-    image, label = chest
+def test_bad_input_raises(lung1):
+    image, label = lung1
     with pytest.raises(InputError, match="domain"):
         soft_mask_array(image.array, label.array, domain="mri")
     with pytest.raises(InputError, match="shape"):
