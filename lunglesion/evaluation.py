@@ -56,7 +56,8 @@ class EvaluationReport:
 
 def evaluate_labelled_set(model: str, data: Path, multiclass: bool = False, threshold: float = 0.5,
                           device: str = "auto", minmax: bool = False,
-                          stems: list[str] | None = None, mask_folder: str = "masks") -> EvaluationReport:
+                          stems: list[str] | None = None, mask_folder: str = "masks",
+                          tta: bool | None = None) -> EvaluationReport:
     """Metrics on ``data/images`` + ``data/masks`` (binary, or classes {0, 1, 2} with ``multiclass``).
 
     ``stems`` restricts the evaluation to those image names (e.g. a validation split).
@@ -68,7 +69,7 @@ def evaluate_labelled_set(model: str, data: Path, multiclass: bool = False, thre
         if missing:
             raise InputError(f"images not found in {data}: {', '.join(sorted(missing))}")
         pairs = [pair for pair in pairs if pair[0] in wanted]
-    predictor = Predictor(model, device)
+    predictor = Predictor(model, device, tta=tta)
     images = [read_grey_unit(image_path) for _, image_path, _ in pairs]
     masks = [read_label_png(mask_path, multiclass=multiclass) for _, _, mask_path in pairs]
     probs = predictor.predict(images)
@@ -91,11 +92,12 @@ def evaluate_labelled_set(model: str, data: Path, multiclass: bool = False, thre
 
 
 def evaluate_volume(model: str, image_path: Path, label_path: Path, threshold: float = 0.5,
-                    device: str = "auto") -> EvaluationReport:
+                    device: str = "auto", tta: bool | None = None) -> EvaluationReport:
     """Metrics (with HD95 and ASD in mm) of ``segment`` on a CT volume against its label map."""
     image = require_3d(read_image(image_path), f"volume {Path(image_path).name}")
     label = read_labelmap(label_path)
-    result = segment_image(image, model=model, device=device, threshold=threshold, keep_probability=True)
+    result = segment_image(image, model=model, device=device, threshold=threshold, keep_probability=True,
+                           tta=tta)
     spacing = tuple(reversed(image.spacing))
     metrics = evaluate_pair(result.probability.array, label.array > 0, threshold, spacing=spacing)
     row = {"case": Path(image_path).name, **metrics}

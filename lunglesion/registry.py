@@ -3,6 +3,8 @@
 Each entry names a network class (``"module:Class"``) and its constructor config, the
 input convention, the weight file with its sha256, the validation metrics and the licence
 of the training data. Loading verifies the checksum and fails clearly on a mismatch.
+An ensemble entry lists ``members`` (other entries, loaded and checked the same way) instead
+of a weight file; ``input.flip_tta`` turns on horizontal-flip test-time augmentation.
 """
 
 from __future__ import annotations
@@ -43,10 +45,17 @@ class ModelEntry:
     metrics: dict[str, Any] = field(default_factory=dict)
     data_licence: str = ""
     default: bool = False
+    members: list[str] = field(default_factory=list)
 
     @property
     def weights_path(self) -> Path:
         return models_dir() / self.weights
+
+    def weight_files(self) -> list[Path]:
+        """The weight files loading this model reads (an ensemble: its members')."""
+        if self.members:
+            return [path for member in self.members for path in get_entry(member).weight_files()]
+        return [self.weights_path]
 
     def build_network(self) -> torch.nn.Module:
         """Instantiate the untrained network from ``network`` and ``config``."""
@@ -97,10 +106,40 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_model(name: str, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelEntry]:
-    """Build the network, verify and load its weights, return it in eval mode on ``device``."""
+def load_model(name: str, device: str | torch.device = "cpu",
+               tta: bool | None = None) -> tuple[torch.nn.Module, ModelEntry]:
+    """Build the network, verify and load its weights, return it in eval mode on ``device``.
+
+    Ensembles come back as one :class:`~lunglesion.networks.averaging.ProbabilityAverage`
+    module; ``tta`` overrides the entry's ``input.flip_tta`` (flip test-time augmentation).
+    """
+    from lunglesion.networks.averaging import ProbabilityAverage
+
     entry = get_entry(name)
-    path = entry.weights_path
+    flip = bool(entry.input.get("flip_tta", False)) if tta is None else tta
+    multiclass = int(entry.input.get("classes", 1)) > 1
+    if entry.members:
+        _check_members(entry)
+        members = [load_model(member, device, tta=False)[0] for member in entry.members]
+        return ProbabilityAverage(members, flip, multiclass).to(device).eval(), entry
+    network = _load_weights(entry)
+    if flip:
+        network = ProbabilityAverage([network], flip=True, multiclass=multiclass)
+    return network.to(device).eval(), entry
+
+
+def _check_members(entry: ModelEntry) -> None:
+    """Ensemble members must exist and share the ensemble's input size, domain and classes."""
+    for member in map(get_entry, entry.members):
+        for key in ("size", "classes", "domain"):
+            if member.input.get(key) != entry.input.get(key):
+                raise ModelFileError(f"ensemble '{entry.name}': member '{member.name}' has input {key} "
+                                     f"{member.input.get(key)!r}, the ensemble {entry.input.get(key)!r}")
+
+
+def _load_weights(entry: ModelEntry) -> torch.nn.Module:
+    """The entry's network with its checksum-verified weights (on the CPU)."""
+    name, path = entry.name, entry.weights_path
     if not path.exists():
         raise ModelFileError(f"weights of model '{name}' not found: {path}")
     actual = sha256_of(path)
@@ -112,7 +151,7 @@ def load_model(name: str, device: str | torch.device = "cpu") -> tuple[torch.nn.
     network = entry.build_network()
     state = torch.load(path, map_location="cpu", weights_only=True)
     network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return network.to(device).eval(), entry
+    return network
 
 
 def export_weights(network: torch.nn.Module, path: Path, half: bool = True) -> str:

@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minmax", action="store_true",
                         help="paper-faithful per-image min-max normalisation before thresholding")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                        help="left-right flip test-time augmentation (default: as the model is registered)")
     parser.add_argument("--report", default=None, help="report stem: writes STEM.json and STEM.csv")
 
 
@@ -42,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         stems = args.stems.split(",") if args.stems else None
         report = evaluate_labelled_set(args.model, Path(args.data), args.multiclass, args.threshold,
-                                       args.device, args.minmax, stems, args.masks)
+                                       args.device, args.minmax, stems, args.masks, args.tta)
     elif args.image and args.label:
-        report = evaluate_volume(args.model, Path(args.image), Path(args.label), args.threshold, args.device)
+        report = evaluate_volume(args.model, Path(args.image), Path(args.label), args.threshold, args.device,
+                                 args.tta)
     else:
         raise InputError("give --data DIR (images/ + masks/) or --image VOLUME --label LABELMAP")
     json_path, csv_path = report.write(Path(args.report or f"evaluation_{args.model}"))

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     for e in entries:
         dice = next((v for k, v in e.metrics.items() if "dice" in k and isinstance(v, float)), None)
         shown = "-" if dice is None else f"{dice:.4f}"
-        size_mb = e.weights_path.stat().st_size / 1e6 if e.weights_path.exists() else float("nan")
+        files = e.weight_files()
+        size_mb = sum(f.stat().st_size for f in files) / 1e6 if all(f.is_file() for f in files) else float("nan")
         mark = "*" if e.default else ""
         description = e.description if len(e.description) <= 90 else e.description[:87] + "..."
         print(f"{e.name + mark:<20} {e.task:<20} {shown:>8}  {size_mb:5.1f}  {description}")

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="labelmap: .seg.nrrd, .nrrd, .nii.gz, .png (2D)")
     parser.add_argument("--model", default=None, help="registered model (default: the task's default)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                        help="left-right flip test-time augmentation (default: as the model is registered)")
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--prob", default=None, help="also write the lesion probability map here")
     parser.add_argument("--all-slices", action="store_true", help="do not restrict lesions to the lungs")
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar("segment") as progress:
         result = segment_image(image, model=args.model, device=args.device, threshold=args.threshold,
                                restrict_to_lungs=not args.all_slices, keep_probability=args.prob is not None,
-                               multiclass=args.multiclass, progress=progress)
+                               multiclass=args.multiclass, progress=progress, tta=args.tta)
     if args.prob:
         write_float_volume(result.probability, Path(args.prob))
     _write_labels(result, output)

@@ -87,12 +87,13 @@ def lesion_statistics(labelmap: Image, segments: list[SegmentInfo], lungs: Image
 def segment_image(image: Image, model: str | None = None, device: str = "auto", threshold: float = 0.5,
                   restrict_to_lungs: bool = True, keep_probability: bool = False, multiclass: bool = False,
                   progress: ProgressCallback | None = None, cancel: Callable[[], bool] | None = None,
-                  batch_size: int = 8) -> SegmentationResult:
-    """Segment lesions in ``image`` (HU CT volume, or a 2D slice) with registered ``model``."""
+                  batch_size: int = 8, tta: bool | None = None) -> SegmentationResult:
+    """Segment lesions in ``image`` (HU CT volume, or a 2D slice) with registered ``model``
+    (``tta``: flip test-time augmentation on/off; ``None`` = as the model is registered)."""
     require_nonempty(image)
     report = progress or (lambda fraction, message: None)
     report(0.0, "loading model")
-    predictor = Predictor(model or default_model_name(), device, batch_size)
+    predictor = Predictor(model or default_model_name(), device, batch_size, tta)
     multiclass = multiclass and predictor.classes > 1
     if predictor.classes > 1 and not multiclass:
         raise EmptyInputError(f"model '{predictor.entry.name}' is multi-class; pass multiclass=True")

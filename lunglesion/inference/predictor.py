@@ -19,12 +19,13 @@ class Predictor:
     The registry entry's ``input`` says how: ``size`` (square side the network sees),
     ``classes`` (1 = binary sigmoid, >1 = softmax) and optionally ``predictor``
     (``"module:function"`` taking ``(network, slice, size)`` for networks that need their own
-    handling, such as DSNet's nodule ROI).
+    handling, such as DSNet's nodule ROI). ``tta`` overrides the entry's flip test-time
+    augmentation (``None``: as registered).
     """
 
-    def __init__(self, name: str, device: str = "auto", batch_size: int = 8) -> None:
+    def __init__(self, name: str, device: str = "auto", batch_size: int = 8, tta: bool | None = None) -> None:
         self.device = resolve_device(device)
-        self.network, self.entry = load_model(name, self.device)
+        self.network, self.entry = load_model(name, self.device, tta)
         if "segment" not in self.entry.input:  # 2D slice networks run faster channels-last
             self.network = self.network.to(memory_format=torch.channels_last)
         self.batch_size = batch_size

@@ -12,10 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def _as_logits(output: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-    """The final map of a network output (deeply supervised nets return a list in training)."""
-    return output if isinstance(output, torch.Tensor) else output[-1]
+from lunglesion.networks.averaging import final_map
 
 
 @torch.inference_mode()
@@ -39,7 +36,7 @@ def predict_slices(network: torch.nn.Module, slices: Sequence[np.ndarray], size:
                           size=(size, size), mode="bilinear", align_corners=False)[0]
             for s in chunk
         ]).to(device).contiguous(memory_format=torch.channels_last)
-        logits = _as_logits(network(batch)).float()
+        logits = final_map(network(batch)).float()
         probs = torch.softmax(logits, dim=1) if multiclass else torch.sigmoid(logits)
         for s, p in zip(chunk, probs):
             p = F.interpolate(p[None], size=s.shape[-2:], mode="bilinear", align_corners=False)[0]

@@ -2,7 +2,10 @@
 
 ``python -m lunglesion.weak.experiment --data ../shared/data/covid_semiseg/train --out runs/dram``
 reproduces the figures in the ``dram`` / ``dram-cam`` cards. Masks of the training part are
-read only by :func:`derive_weak_labels`; masks of the validation part only score results.
+read only to derive weak labels; masks of the validation part only score results.
+``--unlabeled ../shared/data/covid_semiseg/unlabeled --unlabeled-count N`` adds N unlabelled
+slices whose weak labels are derived from ``pseudo_masks/`` (another model's output, not
+ground truth), as a hospital would add scored scans without voxel labels.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from lunglesion.metrics import dice, iou
 from lunglesion.registry import ModelEntry, export_weights, models_dir, register
 from lunglesion.weak.pipeline import (DEFAULTS, _resize, case_2d, chunk_maps, make_chunks, paste,
                                       pseudo_labels, train_from_scores)
-from lunglesion.weak.weaklabels import derive_weak_labels
+from lunglesion.weak.weaklabels import rows_2d, write_weak_labels
 
 
 def _load(path: Path, net: torch.nn.Module) -> torch.nn.Module:
@@ -58,7 +61,7 @@ def score(data: Path, out: Path, stems: list[str], part: str) -> dict[str, float
 DATA_LICENCE = ("COVID-SemiSeg / MedSeg COVID-19 CT segmentation data: non-commercial use only; "
                 "cite Fan et al., Inf-Net, IEEE TMI 39(8):2626, 2020, and MedSeg")
 COMMAND = ("OMP_NUM_THREADS=1 python -m lunglesion.weak.experiment --data ../shared/data/covid_semiseg/train "
-           "--out runs/dram/chain --budget '{budget}'")
+           "--out {out} --budget '{budget}'")
 
 
 def _card(name: str, title: str, body: str) -> str:
@@ -73,18 +76,33 @@ def register_2d(out: Path) -> None:
     results = json.loads((out / "results.json").read_text())
     cfg = json.loads((out / "config.json").read_text())
     split = json.loads((out / "split.json").read_text())
+    unlabeled = split.get("unlabeled", [])
     budget = {k: cfg[k] for k in ("epochs_dram", "epochs_cam", "epochs_final", "final_size")}
-    table = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(results.items()))
+    command = COMMAND.format(budget=json.dumps(budget), out=out.as_posix())
+    if unlabeled:
+        command += f" --unlabeled ../shared/data/covid_semiseg/unlabeled --unlabeled-count {len(unlabeled)}"
+    baseline = out / "baseline_results.json"
+    before = json.loads(baseline.read_text()) if baseline.exists() else {}
+    header = "| metric | this run | without pseudo-mask weak labels |\n|---|---|---|\n" if before else \
+        "| metric | value |\n|---|---|\n"
+    table = "\n".join(f"| {k} | {v:.3f} |" + (f" {before[k]:.3f} |" if k in before else "")
+                      for k, v in sorted(results.items()))
+    extra = ""
+    if unlabeled:
+        extra = (f" PLUS {len(unlabeled)} unlabelled slices of covid_semiseg/unlabeled (random, seed 0) whose "
+                 "weak labels were derived from its `pseudo_masks` (soft outputs of another published model, "
+                 "Semi-Inf-Net; thresholded at 0.5): another model's opinion, not ground truth. The right "
+                 "column is the same chain trained from the 40 labelled slices' scores only.")
     common = (
         "Trained from per-region CTSS scores only (weak supervision; Xie et al., MedIA 86:102771, 2023). "
         "Weak labels: CTSS (standard table) of the lesion fraction of each lung (two regions per slice, "
         "found in the 8-bit image, `lunglesion.weak.regions.lung_regions_2d`) derived from the masks of the "
-        f"training part of covid_semiseg/train ({len(split['train'])} slices); no network saw a mask. "
+        f"training part of covid_semiseg/train ({len(split['train'])} slices){extra} No network saw a mask. "
         f"Validation part (masks used only to score): slices {', '.join(split['val'])}. "
         f"Chain settings: {json.dumps(cfg)}. CPU training, torch.set_num_threads(1).\n\n"
-        f"Reproduce: `{COMMAND.format(budget=json.dumps(budget))}`\n\n"
-        "Figures (iou_* = pseudo-label IoU vs the true masks, train = the slices the pseudo labels were made "
-        "for, val = held-out slices; dice_* = final networks):\n\n| metric | value |\n|---|---|\n" + table
+        f"Reproduce: `{command}`\n\n"
+        "Figures (iou_* = pseudo-label IoU vs the true masks, train = the labelled training slices, "
+        "val = held-out slices; dice_* = final networks):\n\n" + header + table
         + "\n\nDeviations for the CPU budget: encoder widths base 8 (paper 32), 2D chunks 96 px, Adam lr 1e-3, "
         "few epochs; maps calibrated to each network's own predicted fraction before thresholding (both CAM and "
         "dRAM). Status: the issue's target (dram val Dice >= 0.60 and >= 1.3 x dram-cam) is "
@@ -139,25 +157,53 @@ def register_3d(out: Path) -> None:
         data_licence="BSD-3-Clause (pyradiomics lung1), Apache-2.0 (TotalSegmentator); simulated lesions"))
 
 
+def _pick_unlabeled(folder: Path, count: int, seed: int = 0) -> list[str]:
+    """``count`` random stems (seeded) of a folder with ``images/`` and ``pseudo_masks/``."""
+    stems = [s for s, _, _ in list_pairs(folder, "pseudo_masks")]
+    order = np.random.default_rng(seed).permutation(len(stems))[:count]
+    return sorted(stems[i] for i in order)
+
+
+def _link_images(target: Path, sources: list[tuple[Path, list[str]]]) -> Path:
+    """A folder whose ``images/`` links the named slices of several sets (the chain reads one folder)."""
+    images = target / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for folder, stems in sources:
+        files = {p.stem: p for p in (folder / "images").iterdir()}
+        for stem in stems:
+            link = images / files[stem].name
+            if not link.exists():
+                link.symlink_to(files[stem].resolve())
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--budget", type=json.loads, default={})
+    parser.add_argument("--unlabeled", type=Path, help="folder with images/ and pseudo_masks/")
+    parser.add_argument("--unlabeled-count", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
     stems = [s for s, _, _ in list_pairs(args.data)]
     train, val = split_stems(stems, val_fraction=0.2, seed=0)
+    extra = _pick_unlabeled(args.unlabeled, args.unlabeled_count) if args.unlabeled else []
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "split.json").write_text(json.dumps({"train": train, "val": val}))
+    (args.out / "split.json").write_text(json.dumps({"train": train, "val": val, "unlabeled": extra}))
     scores_csv = args.out / "scores.csv"
-    derive_weak_labels(args.data, scores_csv, stems=train)
+    rows = rows_2d(args.data, stems=train)
+    data = args.data
+    if extra:
+        rows += rows_2d(args.unlabeled, stems=extra, mask_folder="pseudo_masks")
+        data = _link_images(args.out / "data", [(args.data, train), (args.unlabeled, extra)])
+    write_weak_labels(rows, scores_csv)
     log_file = (args.out / "log.txt").open("a")
 
     def log(message: str) -> None:
         print(message, file=log_file, flush=True)
 
-    train_from_scores(args.data, scores_csv, args.out, budget=args.budget, log=log)
+    train_from_scores(data, scores_csv, args.out, budget=args.budget, log=log)
     results = {**score(args.data, args.out, train, "train"), **score(args.data, args.out, val, "val")}
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     log(json.dumps(results, indent=2))

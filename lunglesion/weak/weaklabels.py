@@ -44,12 +44,15 @@ def region_rows(case: str, regions: np.ndarray, names: dict[int, str], mask: np.
     return rows
 
 
-def _rows_2d(folder: Path, table: str, stems: Sequence[str] | None) -> list[dict[str, object]]:
+def rows_2d(folder: Path, table: str = "standard", stems: Sequence[str] | None = None,
+            mask_folder: str = "masks") -> list[dict[str, object]]:
+    """Region rows (:func:`region_rows`) of a 2D folder: the two lungs of each slice of
+    ``images/``, lesion fractions from ``mask_folder/`` (pixels > 127), optionally only ``stems``."""
     from lunglesion.data.labelled2d import list_pairs, read_grey_unit, read_label_png
 
     wanted = set(stems) if stems is not None else None
     rows: list[dict[str, object]] = []
-    for stem, image_path, mask_path in list_pairs(folder):
+    for stem, image_path, mask_path in list_pairs(folder, mask_folder):
         if wanted is None or stem in wanted:
             regions = lung_regions_2d(read_grey_unit(image_path))
             rows += region_rows(stem, regions, LUNG2D_NAMES, read_label_png(mask_path), table)
@@ -71,11 +74,18 @@ def derive_weak_labels(labelled: Path | str | Iterable[tuple[str, Image, Image, 
         raise InputError(f"weak-label kind must be 'score' or 'interval', got '{kind}'")
     ctss.table(table)
     if isinstance(labelled, (str, Path)):
-        rows = _rows_2d(Path(labelled), table, stems)
+        rows = rows_2d(Path(labelled), table, stems)
     else:
         rows = []
         for case, regions, label_map, names in labelled:
             rows += region_rows(case, np.asarray(regions.array), names, np.asarray(label_map.array), table)
+    write_weak_labels(rows, out_csv, table, kind)
+    return rows
+
+
+def write_weak_labels(rows: Sequence[dict[str, object]], out_csv: Path | str, table: str = "standard",
+                      kind: str = "score") -> None:
+    """Write region rows as a score or interval CSV (atomically)."""
     if not rows:
         raise EmptyInputError("no region with voxels found: no weak labels to write")
     with atomic_output(Path(out_csv)) as tmp, tmp.open("w", newline="") as f:
@@ -88,7 +98,6 @@ def derive_weak_labels(labelled: Path | str | Iterable[tuple[str, Image, Image, 
             for r in rows:
                 low, high = ctss.score_to_interval(int(r["score"]), table)
                 writer.writerow([r["case"], r["region"], f"{100 * low:g}", f"{100 * high:g}"])
-    return rows
 
 
 def read_weak_labels(path: Path | str, table: str = "standard") -> dict[tuple[str, str], WeakLabel]:
