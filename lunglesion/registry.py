@@ -93,7 +93,12 @@ def get_entry(name: str) -> ModelEntry:
     for entry in entries:
         if entry.name == name:
             return entry
+    from lunglesion.networks.catalog import ARCHITECTURES
+
     known = ", ".join(e.name for e in entries) or "none registered"
+    if name in ARCHITECTURES:
+        raise UnknownModelError(f"'{name}' is an architecture with no trained weights here (train it with "
+                                f"`lunglesion train --model {name} ...`); trained models: {known}")
     raise UnknownModelError(f"unknown model '{name}' (known models: {known})")
 
 

@@ -77,7 +77,8 @@ def test_evaluate_prints_dice_last(tmp_path: Path, shared_data: Path, capsys: py
     assert (tmp_path / "report.json").exists() and (tmp_path / "report.csv").exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "mr", "unknown_model", "empty", "2d_to_volume_eval"])
+@pytest.mark.parametrize("case", ["missing", "corrupt", "mr", "unknown_model", "untrained_architecture", "empty",
+                                  "2d_to_volume_eval"])
 def test_bad_input_exits_2_with_one_line_and_no_output(case: str, tmp_path: Path, shared_data: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.seg.nrrd"
@@ -94,6 +95,9 @@ def test_bad_input_exits_2_with_one_line_and_no_output(case: str, tmp_path: Path
     elif case == "unknown_model":
         args += ["--model", "no-such-net"]
         expected = ("unknown model 'no-such-net'",)
+    elif case == "untrained_architecture":
+        args += ["--model", "bsnet"]
+        expected = ("'bsnet' is an architecture with no trained weights", "bsnet-light")
     elif case == "empty":
         empty = tmp_path / "empty.nrrd"
         sitk.WriteImage(sitk.Image(8, 8, 4, sitk.sitkInt16), str(empty))
