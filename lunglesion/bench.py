@@ -2,7 +2,8 @@
 
 Each model is measured in a fresh subprocess so that peak resident memory belongs to it
 alone. The end-to-end figure segments a 512 x 512 x ``depth`` CT synthesised from the
-real ``chest_ct`` volume (its slices tiled along z), exactly as ``segment`` would; for a
+real ``chest_ct`` volume (its slices tiled along z), exactly as ``segment`` would (models run as
+registered: flip test-time augmentation and ensembles included); for a
 few-shot model, as ``fewshot`` would from 3 labelled slices of another volume (the sample CT),
 so that every slice of the query is segmented. An architecture name that has no trained
 weights (e.g. the ``bsnet`` paper configuration) is timed with random weights, network only.
@@ -111,6 +112,7 @@ def bench_one(name: str, device: str, volume: Path | None, depth: int, batch: in
     side = int(entry.input.get("size", BENCH_SIDE)) if few_shot else BENCH_SIDE
     network = network.to(memory_format=torch.channels_last)
     row = {"model": name, "device": str(dev), "weights": "trained" if entry else "random (untrained architecture)",
+           "flip_tta": bool(entry and entry.input.get("flip_tta")),
            "parameters_m": sum(p.numel() for p in network.parameters()) / 1e6,
            "input_px": side, "gflops": gflops(network.cpu(), side, few_shot)}
     network.to(dev)

@@ -34,6 +34,13 @@ def test_bench_rows_have_every_figure() -> None:
                 "end_to_end_s_512x512x32", "peak_rss_mb"):
         assert row[key] > 0, key
     assert row["model"] == "unet" and row["device"] == "cpu" and row["input_px"] == 352
+    assert row["flip_tta"]  # timed as registered: twice the network work of one pass
+
+
+def test_bench_times_an_ensemble_as_the_sum_of_its_members() -> None:
+    ensemble, unet = bench_models(["covid-ensemble", "unet"], ["cpu"], None, batch=2, repeats=1, threads=1)
+    assert ensemble["parameters_m"] > 2.5 * unet["parameters_m"]
+    assert ensemble["gflops"] > unet["gflops"]
 
 
 def test_bench_times_fewshot_models_and_untrained_architectures() -> None:
