@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lunglesion.errors import InputError, UnknownModelError
+from lunglesion.errors import InputError, UntrainedArchitectureError
 from lunglesion.image import Image
 from lunglesion.inference.device import resolve_device
 from lunglesion.networks.catalog import ARCHITECTURES
-from lunglesion.registry import ModelEntry, get_entry, load_model
+from lunglesion.registry import ModelEntry, load_model
 
 BENCH_SIDE = 352
 FEWSHOT_SUPPORT_SLICES = 3
@@ -70,12 +70,9 @@ def forward(network: torch.nn.Module, n: int, side: int, device: torch.device,
 def _network(name: str, device: torch.device) -> tuple[torch.nn.Module, ModelEntry | None]:
     """A registered model with its weights, or an architecture with random weights (entry None)."""
     try:
-        get_entry(name)
-    except UnknownModelError:
-        if name not in ARCHITECTURES:
-            raise
+        return load_model(name, device)
+    except UntrainedArchitectureError:
         return ARCHITECTURES[name].build().eval().to(device), None
-    return load_model(name, device)
 
 
 def _fewshot_end_to_end(name: str, volume: Path, depth: int) -> float:

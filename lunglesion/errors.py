@@ -27,6 +27,10 @@ class UnknownModelError(LungLesionError):
     """The requested model name is not in the registry."""
 
 
+class UntrainedArchitectureError(UnknownModelError):
+    """The name is an architecture of the catalog with no trained weights in the registry."""
+
+
 class ModelFileError(LungLesionError):
     """A registered model's weight file is missing or fails its checksum."""
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from lunglesion.errors import ModelFileError, UnknownModelError
+from lunglesion.errors import ModelFileError, UnknownModelError, UntrainedArchitectureError
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "Resources" / "Models"
 
@@ -97,7 +97,7 @@ def get_entry(name: str) -> ModelEntry:
 
     known = ", ".join(e.name for e in entries) or "none registered"
     if name in ARCHITECTURES:
-        raise UnknownModelError(f"'{name}' is an architecture with no trained weights here (train it with "
+        raise UntrainedArchitectureError(f"'{name}' is an architecture with no trained weights here (train it with "
                                 f"`lunglesion train --model {name} ...`); trained models: {known}")
     raise UnknownModelError(f"unknown model '{name}' (known models: {known})")
 

@@ -79,11 +79,10 @@ def register_2d(out: Path) -> None:
     unlabeled = split.get("unlabeled", [])
     budget = {k: cfg[k] for k in ("epochs_dram", "epochs_cam", "epochs_final", "final_size")}
     command = COMMAND.format(budget=json.dumps(budget), out=out.as_posix())
-    if unlabeled:
-        command += f" --unlabeled ../shared/data/covid_semiseg/unlabeled --unlabeled-count {len(unlabeled)}"
     table = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(results.items()))
     extra = ""
     if unlabeled:
+        command += f" --unlabeled ../shared/data/covid_semiseg/unlabeled --unlabeled-count {len(unlabeled)}"
         extra = (f" PLUS {len(unlabeled)} unlabelled slices of covid_semiseg/unlabeled (random, seed 0) whose "
                  "weak labels were derived from its `pseudo_masks` (soft outputs of another published model, "
                  "Semi-Inf-Net; thresholded at 0.5): another model's opinion, not ground truth.")

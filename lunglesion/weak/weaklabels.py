@@ -59,6 +59,13 @@ def rows_2d(folder: Path, table: str = "standard", stems: Sequence[str] | None =
     return rows
 
 
+def _check_format(table: str, kind: str) -> None:
+    """Fail on an unknown CTSS table or CSV kind."""
+    if kind not in ("score", "interval"):
+        raise InputError(f"weak-label kind must be 'score' or 'interval', got '{kind}'")
+    ctss.table(table)
+
+
 def derive_weak_labels(labelled: Path | str | Iterable[tuple[str, Image, Image, dict[int, str]]],
                        out_csv: Path | str, table: str = "standard", kind: str = "score",
                        stems: Sequence[str] | None = None) -> list[dict[str, object]]:
@@ -70,9 +77,7 @@ def derive_weak_labels(labelled: Path | str | Iterable[tuple[str, Image, Image, 
     (``case,region,score``, CTSS of ``table``) or ``interval`` (``case,region,low,high``
     in percent: the score's interval).
     """
-    if kind not in ("score", "interval"):
-        raise InputError(f"weak-label kind must be 'score' or 'interval', got '{kind}'")
-    ctss.table(table)
+    _check_format(table, kind)  # before the masks are read
     if isinstance(labelled, (str, Path)):
         rows = rows_2d(Path(labelled), table, stems)
     else:
@@ -86,6 +91,7 @@ def derive_weak_labels(labelled: Path | str | Iterable[tuple[str, Image, Image, 
 def write_weak_labels(rows: Sequence[dict[str, object]], out_csv: Path | str, table: str = "standard",
                       kind: str = "score") -> None:
     """Write region rows as a score or interval CSV (atomically)."""
+    _check_format(table, kind)
     if not rows:
         raise EmptyInputError("no region with voxels found: no weak labels to write")
     with atomic_output(Path(out_csv)) as tmp, tmp.open("w", newline="") as f:
