@@ -97,8 +97,10 @@ def get_entry(name: str) -> ModelEntry:
 
     known = ", ".join(e.name for e in entries) or "none registered"
     if name in ARCHITECTURES:
+        card = models_dir() / f"{name}.md"
+        why = f"; why, and what to use instead: {card}" if card.exists() else ""
         raise UntrainedArchitectureError(f"'{name}' is an architecture with no trained weights here (train it with "
-                                f"`lunglesion train --model {name} ...`); trained models: {known}")
+                                         f"`lunglesion train --model {name} ...`){why}; trained models: {known}")
     raise UnknownModelError(f"unknown model '{name}' (known models: {known})")
 
 
@@ -126,7 +128,8 @@ def load_model(name: str, device: str | torch.device = "cpu",
     if entry.members:
         _check_members(entry)
         members = [load_model(member, device, tta=False)[0] for member in entry.members]
-        return ProbabilityAverage(members, flip, multiclass).to(device).eval(), entry
+        sizes = [int(get_entry(member).input["size"]) for member in entry.members]
+        return ProbabilityAverage(members, flip, multiclass, sizes).to(device).eval(), entry
     network = _load_weights(entry)
     if flip:
         network = ProbabilityAverage([network], flip=True, multiclass=multiclass)
@@ -134,9 +137,9 @@ def load_model(name: str, device: str | torch.device = "cpu",
 
 
 def _check_members(entry: ModelEntry) -> None:
-    """Ensemble members must exist and share the ensemble's input size, domain and classes."""
+    """Ensemble members must exist and share the ensemble's domain and classes (each runs at its own size)."""
     for member in map(get_entry, entry.members):
-        for key in ("size", "classes", "domain"):
+        for key in ("classes", "domain"):
             if member.input.get(key) != entry.input.get(key):
                 raise ModelFileError(f"ensemble '{entry.name}': member '{member.name}' has input {key} "
                                      f"{member.input.get(key)!r}, the ensemble {entry.input.get(key)!r}")
@@ -171,12 +174,17 @@ def export_weights(network: torch.nn.Module, path: Path, half: bool = True) -> s
 
 
 def register(entry: ModelEntry) -> None:
-    """Add or replace ``entry`` in ``models.json`` (used by training scripts)."""
+    """Add ``entry`` to ``models.json``, or replace the entry of that name where it stands (used by training scripts)."""
     from dataclasses import asdict
 
     from lunglesion.io.atomic import atomic_output
 
     path = models_dir() / "models.json"
-    entries = [e for e in _read_registry() if e.name != entry.name] + [entry]
+    entries = _read_registry()
+    names = [e.name for e in entries]
+    if entry.name in names:  # replaced in place, so the listing order stays
+        entries[names.index(entry.name)] = entry
+    else:
+        entries.append(entry)
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps({"models": [asdict(e) for e in entries]}, indent=2) + "\n")

@@ -48,11 +48,33 @@ def test_multiclass_average_is_the_mean_softmax() -> None:
     assert torch.allclose(got, expected, atol=1e-5)
 
 
-def _tiny_entry(models: Path, name: str, size: int = 64) -> ModelEntry:
+class _ShapeRecorder(nn.Module):
+    """Returns logit 0 everywhere and remembers the input shapes it saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(tuple(x.shape))
+        return torch.zeros_like(x)
+
+
+def test_members_trained_at_different_sizes_each_see_their_own_size() -> None:
+    small, large = _ShapeRecorder(), _ShapeRecorder()
+    with torch.no_grad():
+        out = ProbabilityAverage([small, large], flip=True, sizes=[256, 352])(torch.rand(2, 1, 352, 352))
+    assert small.seen == [(2, 1, 256, 256)] * 2 and large.seen == [(2, 1, 352, 352)] * 2
+    assert out.shape == (2, 1, 352, 352) and torch.allclose(torch.sigmoid(out), torch.full_like(out, 0.5))
+    with pytest.raises(ValueError, match="1 input sizes for 2 member networks"):
+        ProbabilityAverage([small, large], sizes=[256])
+
+
+def _tiny_entry(models: Path, name: str, size: int = 64, domain: str = "test") -> ModelEntry:
     sha = export_weights(UNet(1, 1, base=4, depth=2), models / f"{name}.pt")
     entry = ModelEntry(name=name, task="covid-infection-2d", description="tiny", network="lunglesion.networks.unet:UNet",
                        config={"in_channels": 1, "out_channels": 1, "base": 4, "depth": 2},
-                       input={"size": size, "classes": 1, "domain": "test"}, weights=f"{name}.pt", sha256=sha)
+                       input={"size": size, "classes": 1, "domain": domain}, weights=f"{name}.pt", sha256=sha)
     register(entry)
     return entry
 
@@ -61,17 +83,18 @@ def test_ensemble_entry_loads_checked_members_and_rejects_a_mismatch(tmp_path: P
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LUNGLESION_MODELS_DIR", str(tmp_path))
     _tiny_entry(tmp_path, "a")
-    _tiny_entry(tmp_path, "b")
+    _tiny_entry(tmp_path, "b", size=96)
     register(ModelEntry(name="ab", task="covid-infection-2d", description="ensemble",
                         network="lunglesion.networks.averaging:ProbabilityAverage", config={},
                         input={"size": 64, "classes": 1, "domain": "test", "flip_tta": True}, weights="", sha256="",
                         members=["a", "b"]))
     network, entry = load_model("ab")
     assert isinstance(network, ProbabilityAverage) and len(network.members) == 2 and network.flip
+    assert network.sizes == [64, 96]
     assert [p.name for p in entry.weight_files()] == ["a.pt", "b.pt"]
     assert not load_model("ab", tta=False)[0].flip
-    _tiny_entry(tmp_path, "b", size=128)
-    with pytest.raises(ModelFileError, match="member 'b' has input size 128"):
+    _tiny_entry(tmp_path, "b", domain="HU")
+    with pytest.raises(ModelFileError, match="member 'b' has input domain 'HU'"):
         load_model("ab")
 
 

@@ -97,7 +97,7 @@ def test_bad_input_exits_2_with_one_line_and_no_output(case: str, tmp_path: Path
         expected = ("unknown model 'no-such-net'",)
     elif case == "untrained_architecture":
         args += ["--model", "bsnet"]
-        expected = ("'bsnet' is an architecture with no trained weights", "bsnet-light")
+        expected = ("'bsnet' is an architecture with no trained weights", "bsnet.md", "bsnet-light")
     elif case == "empty":
         empty = tmp_path / "empty.nrrd"
         sitk.WriteImage(sitk.Image(8, 8, 4, sitk.sitkInt16), str(empty))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lunglesion.errors import ModelFileError
+from lunglesion.errors import LungLesionError, ModelFileError
 from lunglesion.registry import get_entry, load_model
 from lunglesion.training.export import register_run
 from lunglesion.training.supervised import SupervisedTrainer, TrainConfig
@@ -73,3 +73,15 @@ def test_export_registers_and_checksum_guards_the_weights(small_set: Path, tmp_p
     weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(ModelFileError, match="checksum"):
         load_model("tiny")
+    entry = register_run(run, "tiny-tta", "covid-infection-2d", "test model", command="pytest", flip_tta=True)
+    assert entry.input["flip_tta"] and list(entry.metrics)[0] == "dice_flip_tta"
+    assert 0.0 <= entry.metrics["dice_flip_tta"] <= 1.0
+    assert f"Dice {entry.metrics['dice_flip_tta']:.4f}; without it" in (models / "tiny-tta.md").read_text()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given where no GPU exists")
+def test_training_on_cuda_without_a_gpu_says_so(small_set: Path, tmp_path: Path) -> None:
+    cfg = _config(small_set, tmp_path / "gpu", 1)
+    cfg.device = "cuda"
+    with pytest.raises(LungLesionError, match="no CUDA GPU is available"):
+        SupervisedTrainer(cfg, log=lambda m: None)

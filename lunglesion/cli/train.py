@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", default=None, help="checkpoint or weight file to start from")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (supervised 2D networks)")
     parser.add_argument("--weak-labels", default=None, help="dRAM: CSV of region scores")
     parser.add_argument("--regions", default=None, help="dRAM: folder of lobe/region label maps")
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(model=args.model, data=args.data, out_dir=out, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, size=args.size, val_fraction=args.val_fraction,
                       seed=args.seed, val_data=args.val_data, multiclass=args.multiclass, init_from=args.init_from,
-                      val_every=args.val_every, threads=args.threads)
+                      val_every=args.val_every, threads=args.threads, device=args.device)
     trainer = SupervisedTrainer(cfg)
     if args.resume and (Path(out) / "checkpoint.pt").exists():
         trainer.resume()

@@ -26,7 +26,8 @@ class Sample2D:
     mask: np.ndarray
 
 
-def _files_by_stem(folder: Path) -> dict[str, Path]:
+def files_by_stem(folder: Path) -> dict[str, Path]:
+    """Image files of ``folder`` by stem (name without suffix), in name order."""
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
@@ -63,7 +64,7 @@ def list_pairs(root: Path, mask_folder: str = "masks") -> list[tuple[str, Path, 
     for folder in (images_dir, masks_dir):
         if not folder.is_dir():
             raise InputError(f"labelled set {root} has no '{folder.name}/' folder")
-    images, masks = _files_by_stem(images_dir), _files_by_stem(masks_dir)
+    images, masks = files_by_stem(images_dir), files_by_stem(masks_dir)
     stems = sorted(set(images) & set(masks), key=_sort_key)
     if not stems:
         raise EmptyInputError(f"no image/mask pairs with matching names in {root}")

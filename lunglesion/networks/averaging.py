@@ -3,7 +3,8 @@
 :class:`ProbabilityAverage` wraps trained 2D slice networks and behaves like one of them in
 eval mode: it returns logits whose activation (sigmoid, or softmax for multi-class) is the
 mean of the members' probabilities over the original and, with ``flip``, the left-right
-mirrored slice. Because it is an ordinary module, prediction, ``segment``, ``evaluate``,
+mirrored slice. Members trained at different input sizes each see the batch resized to their
+own ``sizes`` entry; their probabilities are resized back before averaging. Because it is an ordinary module, prediction, ``segment``, ``evaluate``,
 ``bench`` and the Slicer module use it without knowing it is more than one network.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 EPSILON = 1e-6
@@ -23,15 +25,23 @@ def final_map(output: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
 
 
 class ProbabilityAverage(nn.Module):
-    """Mean probability of ``members`` (and of their mirrored views when ``flip``), as logits."""
+    """Mean probability of ``members`` (and of their mirrored views when ``flip``), as logits.
 
-    def __init__(self, members: Sequence[nn.Module], flip: bool = False, multiclass: bool = False) -> None:
+    ``sizes`` (one per member, optional) is the square side each member sees; ``None`` feeds
+    every member the batch as it comes.
+    """
+
+    def __init__(self, members: Sequence[nn.Module], flip: bool = False, multiclass: bool = False,
+                 sizes: Sequence[int] | None = None) -> None:
         super().__init__()
         if not members:
             raise ValueError("ProbabilityAverage needs at least one member network")
+        if sizes is not None and len(sizes) != len(members):
+            raise ValueError(f"{len(sizes)} input sizes for {len(members)} member networks")
         self.members = nn.ModuleList(members)
         self.flip = flip
         self.multiclass = multiclass
+        self.sizes = list(sizes) if sizes is not None else [None] * len(members)
 
     def _probability(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits, dim=1) if self.multiclass else torch.sigmoid(logits)
@@ -39,11 +49,22 @@ class ProbabilityAverage(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         views = [x, x.flip(-1)] if self.flip else [x]
         total = torch.zeros((), device=x.device)
-        for member in self.members:
+        for member, size in zip(self.members, self.sizes):
             for i, view in enumerate(views):
-                probability = self._probability(final_map(member(view)).float())
+                probability = self._probability(final_map(member(_resized(view, size))).float())
+                probability = _resized(probability, x.shape[-1], x.shape[-2])
                 total = total + (probability.flip(-1) if i else probability)
         mean = total / (len(self.members) * len(views))
         if self.multiclass:
             return torch.log(mean.clamp_min(EPSILON))
         return torch.logit(mean, eps=EPSILON)
+
+
+def _resized(x: torch.Tensor, width: int | None, height: int | None = None) -> torch.Tensor:
+    """``x`` resized (bilinear) to ``height`` x ``width`` (square when ``height`` is None); as is if it fits."""
+    if width is None:
+        return x
+    shape = (height or width, width)
+    if tuple(x.shape[-2:]) == shape:
+        return x
+    return F.interpolate(x, size=shape, mode="bilinear", align_corners=False)

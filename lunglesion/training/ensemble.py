@@ -31,6 +31,7 @@ def _card(entry: ModelEntry, stems: list[str], data: Path, command: str, single:
 | task | {entry.task} |
 | members | {', '.join(f'`{m}` ([card]({get_entry(m).card}))' for m in entry.members)} |
 | combination | mean of the members' probabilities{', each also on the left-right mirrored slice' if entry.input.get('flip_tta') else ''} |
+| member input sizes | {', '.join(f"{m} {get_entry(m).input['size']} px" for m in entry.members)} (each member sees the slice at its own size) |
 | input | {json.dumps(entry.input)} |
 | weights | none of its own: the members' files, checksums verified at load |
 
@@ -74,7 +75,8 @@ def register_ensemble(name: str, members: list[str], data: Path, stems: list[str
     entry = ModelEntry(
         name=name, task=first.task, description=description or f"Probability average of {', '.join(members)}.",
         network="lunglesion.networks.averaging:ProbabilityAverage", config={},
-        input={**{k: first.input[k] for k in ("size", "classes", "domain")}, "flip_tta": tta},
+        input={"size": max(int(e.input["size"]) for e in entries),
+               **{k: first.input[k] for k in ("classes", "domain")}, "flip_tta": tta},
         weights="", sha256="", card=f"{name}.md", outputs=first.outputs,
         data_licence=_combined_licence([e.data_licence for e in entries]), members=members)
     register(entry)  # registered first so that it can be evaluated like any model

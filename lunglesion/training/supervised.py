@@ -21,6 +21,7 @@ from lunglesion import losses
 from lunglesion.data.augment import AugmentConfig, augment_batch
 from lunglesion.data.labelled2d import Sample2D, list_pairs, load_labelled_set, read_label_png
 from lunglesion.data.splits import split_stems
+from lunglesion.inference.device import resolve_device
 from lunglesion.inference.slices import predict_slices
 from lunglesion.networks.catalog import Architecture, get_architecture
 from lunglesion.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
@@ -53,6 +54,7 @@ class TrainConfig:
     val_every: int = 5
     grad_clip: float = 0.5
     threads: int | None = None
+    device: str = "auto"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -107,8 +109,9 @@ class SupervisedTrainer:
                                   self.n_classes) for s in train]
         self.train_images = _resize_stack([s.image for s in train], self.size, "bilinear")
         self.train_labels = _resize_stack(labels, self.size, "bilinear")
+        self.device = resolve_device(cfg.device)
         self.network = self.arch.build(self.n_classes)
-        self.network = self.network.to(memory_format=torch.channels_last)
+        self.network = self.network.to(self.device, memory_format=torch.channels_last)
         self.lr = cfg.lr or self.arch.lr
         self.optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.lr, weight_decay=1e-4)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.epochs,
@@ -163,7 +166,8 @@ class SupervisedTrainer:
                 images = F.interpolate(images, size=(side, side), mode="bilinear", align_corners=False)
                 labels = F.interpolate(labels, size=(side, side), mode="bilinear", align_corners=False)
             images, labels = augment_batch(images, labels, self.cfg.augment, self.generator)
-            loss = self._loss(self.network(images.contiguous(memory_format=torch.channels_last)), labels)
+            images = images.to(self.device, memory_format=torch.channels_last)
+            loss = self._loss(self.network(images), labels.to(self.device))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.cfg.grad_clip)
@@ -177,7 +181,7 @@ class SupervisedTrainer:
         """Metrics of ``evaluate`` on the held-out slices (mean over images)."""
         from lunglesion.metrics import evaluate_pair, summarise
 
-        probs = predict_slices(self.network, [s.image for s in self.val], self.size,
+        probs = predict_slices(self.network, [s.image for s in self.val], self.size, device=self.device,
                                multiclass=self.n_classes > 1)
         if self.n_classes > 1:
             per_class = []
