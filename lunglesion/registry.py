@@ -126,9 +126,9 @@ def load_model(name: str, device: str | torch.device = "cpu",
     flip = bool(entry.input.get("flip_tta", False)) if tta is None else tta
     multiclass = int(entry.input.get("classes", 1)) > 1
     if entry.members:
-        _check_members(entry)
-        members = [load_model(member, device, tta=False)[0] for member in entry.members]
-        sizes = [int(get_entry(member).input["size"]) for member in entry.members]
+        member_entries = _checked_members(entry)
+        members = [load_model(member.name, device, tta=False)[0] for member in member_entries]
+        sizes = [int(member.input["size"]) for member in member_entries]
         return ProbabilityAverage(members, flip, multiclass, sizes).to(device).eval(), entry
     network = _load_weights(entry)
     if flip:
@@ -136,13 +136,15 @@ def load_model(name: str, device: str | torch.device = "cpu",
     return network.to(device).eval(), entry
 
 
-def _check_members(entry: ModelEntry) -> None:
-    """Ensemble members must exist and share the ensemble's domain and classes (each runs at its own size)."""
-    for member in map(get_entry, entry.members):
+def _checked_members(entry: ModelEntry) -> list[ModelEntry]:
+    """The ensemble's member entries; they must exist and share its domain and classes (each runs at its own size)."""
+    members = [get_entry(name) for name in entry.members]
+    for member in members:
         for key in ("classes", "domain"):
             if member.input.get(key) != entry.input.get(key):
                 raise ModelFileError(f"ensemble '{entry.name}': member '{member.name}' has input {key} "
                                      f"{member.input.get(key)!r}, the ensemble {entry.input.get(key)!r}")
+    return members
 
 
 def _load_weights(entry: ModelEntry) -> torch.nn.Module:

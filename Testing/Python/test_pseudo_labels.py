@@ -10,6 +10,7 @@ from PIL import Image
 
 from lunglesion.data.labelled2d import list_pairs, read_label_png
 from lunglesion.data.pseudo_labels import build_merged_set, mask_edges, teacher_masks
+from lunglesion.errors import InputError
 
 
 def test_mask_edges_is_the_inner_band() -> None:
@@ -60,5 +61,5 @@ def test_merged_set_with_a_teacher_writes_its_predictions(shared_data: Path, tmp
 
 
 def test_a_multiclass_teacher_is_refused() -> None:
-    with pytest.raises(ValueError, match="multi-class"):
+    with pytest.raises(InputError, match="multi-class"):
         teacher_masks("ncovsegnet-light-multiclass")

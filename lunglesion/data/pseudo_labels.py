@@ -27,6 +27,7 @@ from PIL import Image as PILImage
 from scipy import ndimage as ndi
 
 from lunglesion.data.labelled2d import files_by_stem, list_pairs, read_grey_unit
+from lunglesion.errors import InputError
 
 MaskSource = Callable[[str, Path], np.ndarray]
 
@@ -52,7 +53,7 @@ def teacher_masks(model: str, device: str = "auto", threshold: float = 0.5) -> M
 
     predictor = Predictor(model, device)
     if predictor.classes != 1:
-        raise ValueError(f"teacher {model!r} is multi-class; pseudo labels need a binary lesion model")
+        raise InputError(f"teacher {model!r} is multi-class; pseudo labels need a binary lesion model")
 
     def source(stem: str, image_path: Path) -> np.ndarray:
         return predictor.predict([read_grey_unit(image_path)])[0] >= threshold

@@ -4,8 +4,9 @@
 eval mode: it returns logits whose activation (sigmoid, or softmax for multi-class) is the
 mean of the members' probabilities over the original and, with ``flip``, the left-right
 mirrored slice. Members trained at different input sizes each see the batch resized to their
-own ``sizes`` entry; their probabilities are resized back before averaging. Because it is an ordinary module, prediction, ``segment``, ``evaluate``,
-``bench`` and the Slicer module use it without knowing it is more than one network.
+own ``sizes`` entry; their probabilities are resized back before averaging. Because it is an
+ordinary module, prediction, ``segment``, ``evaluate``, ``bench`` and the Slicer module use it
+without knowing it is more than one network.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ class ProbabilityAverage(nn.Module):
         total = torch.zeros((), device=x.device)
         for member, size in zip(self.members, self.sizes):
             for i, view in enumerate(views):
-                probability = self._probability(final_map(member(_resized(view, size))).float())
-                probability = _resized(probability, x.shape[-1], x.shape[-2])
+                square = None if size is None else (size, size)
+                probability = self._probability(final_map(member(_resized(view, square))).float())
+                probability = _resized(probability, tuple(x.shape[-2:]))
                 total = total + (probability.flip(-1) if i else probability)
         mean = total / (len(self.members) * len(views))
         if self.multiclass:
@@ -60,11 +62,8 @@ class ProbabilityAverage(nn.Module):
         return torch.logit(mean, eps=EPSILON)
 
 
-def _resized(x: torch.Tensor, width: int | None, height: int | None = None) -> torch.Tensor:
-    """``x`` resized (bilinear) to ``height`` x ``width`` (square when ``height`` is None); as is if it fits."""
-    if width is None:
-        return x
-    shape = (height or width, width)
-    if tuple(x.shape[-2:]) == shape:
+def _resized(x: torch.Tensor, shape: tuple[int, int] | None) -> torch.Tensor:
+    """``x`` resized (bilinear) to ``shape`` (height, width); as it is when ``shape`` is None or already fits."""
+    if shape is None or tuple(x.shape[-2:]) == shape:
         return x
     return F.interpolate(x, size=shape, mode="bilinear", align_corners=False)
