@@ -1,5 +1,6 @@
 """Probability averaging: flip test-time augmentation, ensembles in the registry, and the
-shipped COVID models reproducing the validation Dice their registry entries claim."""
+shipped COVID models (the weakly supervised ones included) reproducing the validation Dice their registry
+entries claim."""
 
 from __future__ import annotations
 
@@ -98,14 +99,15 @@ def test_ensemble_entry_loads_checked_members_and_rejects_a_mismatch(tmp_path: P
         load_model("ab")
 
 
-@pytest.mark.parametrize("name", ["bsnet-light", "ncovsegnet-light", "unet", "covid-ensemble"])
-def test_shipped_model_reproduces_its_registered_validation_dice(name: str, shared_data: Path) -> None:
+@pytest.mark.parametrize(("name", "floor"), [("bsnet-light", 0.70), ("ncovsegnet-light", 0.70), ("unet", 0.70),
+                                           ("covid-ensemble", 0.70), ("dram", 0.45), ("dram-cam", 0.28)])
+def test_shipped_model_reproduces_its_registered_validation_dice(name: str, floor: float, shared_data: Path) -> None:
     entry = get_entry(name)
     claimed = entry.metrics.get("dice_flip_tta", entry.metrics.get("val_dice"))
     report = evaluate_labelled_set(name, shared_data / "covid_semiseg" / "train", stems=VALIDATION_STEMS,
                                    device="cpu")
     assert report.headline_dice == pytest.approx(claimed, abs=6e-4)
-    assert report.headline_dice > 0.70
+    assert report.headline_dice > floor
 
 
 def test_flip_tta_can_be_switched_off_and_changes_the_result(shared_data: Path) -> None:

@@ -15,7 +15,7 @@ from lunglesion.weak import ctss
 from lunglesion.weak.attention import NeighbourAttention, neighbour_offsets
 from lunglesion.weak.crf import dense_crf
 from lunglesion.weak.losses import interval_hinge_loss, refinement_loss, target_interval
-from lunglesion.weak.regions import lung_regions_2d
+from lunglesion.weak.regions import lung2d_names, lung_parts_of, lung_regions_2d
 from lunglesion.weak.weaklabels import derive_weak_labels, read_weak_labels
 
 
@@ -135,6 +135,66 @@ def test_lung_regions_cover_the_lungs(shared_data) -> None:
     sizes = [(regions == v).mean() for v in (1, 2)]
     assert all(0.1 < s < 0.45 for s in sizes)
     assert image[regions > 0].mean() < image[regions == 0].mean()  # lungs are the dark part
+
+
+def test_lung_bands_split_each_lung_in_equal_parts(shared_data) -> None:
+    from lunglesion.data.labelled2d import read_grey_unit
+
+    image = read_grey_unit(shared_data / "covid_semiseg" / "train" / "images" / "13.jpg")
+    lungs = lung_regions_2d(image)
+    for parts in (2, 3):
+        bands = lung_regions_2d(image, parts)
+        names = lung2d_names(parts)
+        assert set(np.unique(bands)) == {0, *names} and len(names) == 2 * parts
+        for lung in (1, 2):
+            values = [lung_value for lung_value, name in names.items() if name.startswith(f"lung{lung}_")]
+            assert np.array_equal(np.isin(bands, values), lungs == lung)  # the bands tile their lung
+            areas = [(bands == v).sum() for v in values]
+            assert max(areas) / min(areas) < 1.1
+    assert lung_parts_of({"lung1", "lung2"}) == 1 and lung_parts_of({"lung1_2", "lung2_1"}) == 2
+    assert lung_parts_of({"lung2_3"}) == 3
+    with pytest.raises(InputError, match="lung1_1"):
+        lung_parts_of({"left_upper"})
+    with pytest.raises(InputError, match="lung parts"):
+        lung_regions_2d(image, 5)
+
+
+def test_weaklabels_cli_slices_and_volumes(shared_data, tmp_path, capsys) -> None:
+    from lunglesion.cli.main import main
+
+    out = tmp_path / "bands.csv"
+    assert main(["weaklabels", str(shared_data / "covid_semiseg" / "train"), "-o", str(out),
+                 "--table", "paper_code", "--kind", "interval", "--lung-parts", "2"]) == 0
+    assert "200 regions of 50 cases" in capsys.readouterr().out
+    labels = read_weak_labels(out)
+    assert {region for _, region in labels} == {"lung1_1", "lung1_2", "lung2_1", "lung2_2"}
+    assert {(label.low, label.high) for label in labels.values()} <= set(ctss.TABLES["paper_code"].values())
+    # volumes: the chest CT's nodule lies in one lung third, every other third scores 0
+    for folder, source in (("volumes", "lung1_image.nrrd"), ("masks", "lung1_label.nrrd")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "lung1.nrrd").symlink_to(shared_data / "chest_ct" / source)
+    out = tmp_path / "volume.csv"
+    assert main(["weaklabels", str(tmp_path / "volumes"), "--masks", str(tmp_path / "masks"), "-o", str(out)]) == 0
+    scores = {region: label.score for (case, region), label in read_weak_labels(out).items()}
+    assert len(scores) == 6 and sorted(scores.values()) == [0, 0, 0, 0, 0, 1]
+
+
+def test_train_cli_runs_the_chain_on_the_regions_of_the_csv(shared_data, tmp_path) -> None:
+    import json
+
+    from lunglesion.cli.main import main
+
+    folder = shared_data / "covid_semiseg" / "train"
+    derive_weak_labels(folder, tmp_path / "scores.csv", stems=["0", "13"], lung_parts=2)
+    settings = {"chunk": 32, "base": 2, "grid": 16, "epochs_dram": 1, "epochs_cam": 1, "epochs_final": 1,
+                "final_size": 32, "batch": 4}
+    assert main(["train", "--model", "dram", "--data", str(folder), "--weak-labels", str(tmp_path / "scores.csv"),
+                 "--out", str(tmp_path / "run"), "--device", "cpu", "--dram-settings", json.dumps(settings)]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["lung_parts"] == 2 and config["device"] == "cpu (cpu)" and config["base"] == 2
+    assert all((tmp_path / "run" / stage / "model.pt").exists() for stage in ("dram", "cam", "final_dram", "final_cam"))
+    pseudo = np.load(tmp_path / "run" / "pseudo" / "0.npz")["crf_dram"]
+    assert pseudo.shape == (256, 256) and pseudo.any()
 
 
 def test_bad_weak_label_file(tmp_path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from lunglesion.networks.catalog import ARCHITECTURES
@@ -25,9 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", default=None, help="checkpoint or weight file to start from")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (supervised 2D networks)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--weak-labels", default=None, help="dRAM: CSV of region scores")
     parser.add_argument("--regions", default=None, help="dRAM: folder of lobe/region label maps")
+    parser.add_argument("--dram-settings", type=json.loads, default=None, metavar="JSON",
+                        help="dRAM: chain settings over the defaults, e.g. '{\"base\": 32, \"epochs_dram\": 200}' "
+                             "(the shipped `dram`; hours on a CPU, minutes on a GPU)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         from lunglesion.weak.pipeline import train_from_scores
 
         train_from_scores(args.data, args.weak_labels, out, regions_dir=args.regions,
-                          variant="3d" if args.model == "dram3d" else "2d", resume=args.resume)
+                          variant="3d" if args.model == "dram3d" else "2d", resume=args.resume,
+                          budget=args.dram_settings, device=args.device)
         return 0
     from lunglesion.training.supervised import SupervisedTrainer, TrainConfig
 

@@ -5,17 +5,33 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lunglesion.weak.ctss import TABLES
+from lunglesion.weak.regions import MAX_LUNG_PARTS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("labelled", help="2D set (images/ + masks/) or folder of volumes with label maps")
-    parser.add_argument("-o", "--output", required=True, help="CSV: case,region,score (or low,high)")
-    parser.add_argument("--table", choices=("standard", "dram-code"), default="standard",
-                        help="CTSS table: standard COVID table, or the dRAM code's table")
+    parser.add_argument("labelled", help="2D set (images/ + masks/), or a folder of volumes (with --masks)")
+    parser.add_argument("-o", "--output", required=True, help="CSV: case,region,score (or case,region,low,high)")
+    parser.add_argument("--masks", default=None,
+                        help="volumes: folder of label maps named like the volumes (lesion = label > 0)")
+    parser.add_argument("--regions", default=None,
+                        help="volumes: folder of lobe maps (1-5) named like the volumes "
+                             "(default: lung thirds of the classical lung mask)")
+    parser.add_argument("--table", choices=sorted(TABLES), default="standard",
+                        help="CTSS table: the standard COVID table, or the dRAM code's table (paper_code)")
+    parser.add_argument("--kind", choices=("score", "interval"), default="score",
+                        help="score = CTSS 0-5; interval = the score's percentage interval (low, high)")
+    parser.add_argument("--lung-parts", type=int, default=1, choices=range(1, MAX_LUNG_PARTS + 1),
+                        help="2D: regions per lung (1 = whole lung, 2-4 = front-to-back bands)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from lunglesion.weak.weaklabels import derive_weak_labels
+    from lunglesion.weak.weaklabels import derive_weak_labels, labelled_volumes
 
-    derive_weak_labels(Path(args.labelled), Path(args.output), table=args.table)
-    print(f"wrote {args.output}")
+    labelled = (labelled_volumes(args.labelled, args.masks, args.regions) if args.masks
+                else Path(args.labelled))
+    rows = derive_weak_labels(labelled, Path(args.output), table=args.table, kind=args.kind,
+                              lung_parts=args.lung_parts)
+    cases = len({row["case"] for row in rows})
+    print(f"wrote {args.output}: {len(rows)} regions of {cases} cases")
     return 0

@@ -53,7 +53,7 @@ def fraction_threshold(values: torch.Tensor, fraction: float) -> torch.Tensor:
     fraction the map itself regresses) is taken instead, and ``> 0.5`` once the map is sharp.
     """
     if values.numel() == 0 or fraction <= 0:
-        return torch.tensor(0.5)
+        return values.new_tensor(0.5, dtype=torch.float32)
     t = torch.quantile(values.float(), max(0.0, 1.0 - fraction))
     return torch.clamp(t, max=0.5)
 

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from lunglesion.errors import EmptyInputError, InputError
 from lunglesion.image import Image
+from lunglesion.inference.device import resolve_device
 from lunglesion.io.atomic import atomic_output
 from lunglesion.losses import bce_dice_loss
 from lunglesion.networks.dram import CAMNet, DRAMNet
@@ -43,13 +44,14 @@ from lunglesion.training.history import CsvHistory
 from lunglesion.weak.crf import dense_crf
 from lunglesion.weak.losses import (fraction_threshold, intensity_prior, interval_hinge_loss, refinement_loss,
                                     region_fraction, target_interval)
-from lunglesion.weak.regions import LUNG2D_NAMES, lung_regions_2d
+from lunglesion.weak.regions import lung2d_names, lung_parts_of, lung_regions_2d
 from lunglesion.weak.weaklabels import WeakLabel, read_weak_labels
 
 SLICE_SIZE = 256
 DEFAULTS = {
     "2d": {"chunk": 96, "margin": 5, "base": 8, "grid": 64, "epochs_dram": 80, "epochs_cam": 60,
-           "epochs_final": 60, "batch": 8, "lr": 1e-3, "crf_radius": 5, "final_size": SLICE_SIZE},
+           "epochs_final": 60, "batch": 8, "lr": 1e-3, "crf_radius": 5, "final_size": SLICE_SIZE,
+           "lung_parts": 1},
     "3d": {"chunk": 80, "margin": 3, "base": 32, "grid": 64, "epochs_dram": 300, "epochs_cam": 200,
            "epochs_final": 100, "batch": 2, "lr": 1e-4, "crf_radius": 2},
 }
@@ -89,11 +91,12 @@ def window(hu: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip((hu.astype(np.float32) - low) / (high - low), 0, 1)
 
 
-def case_2d(name: str, image01: np.ndarray, regions: np.ndarray | None = None) -> Case:
-    """A 2D slice in [0, 1] (and optional region labels 1/2) on the 256 x 256 working grid."""
+def case_2d(name: str, image01: np.ndarray, regions: np.ndarray | None = None, lung_parts: int = 1) -> Case:
+    """A 2D slice in [0, 1] on the 256 x 256 working grid, with its lung regions (``lung_parts``
+    bands per lung, :func:`lung_regions_2d`) or the given region labels (values of :func:`lung2d_names`)."""
     image = _resize(image01, (SLICE_SIZE, SLICE_SIZE), "linear")
-    regions = lung_regions_2d(image) if regions is None else _resize(regions, image.shape, "nearest")
-    return Case(name, image, image, regions.astype(np.uint8), dict(LUNG2D_NAMES))
+    regions = lung_regions_2d(image, lung_parts) if regions is None else _resize(regions, image.shape, "nearest")
+    return Case(name, image, image, regions.astype(np.uint8), lung2d_names(lung_parts))
 
 
 def case_3d(name: str, hu: np.ndarray, regions: np.ndarray, names: dict[int, str],
@@ -138,14 +141,18 @@ def make_chunks(case: Case, size: int, margin: int, labels: dict[tuple[str, str]
     return chunks
 
 
-def _stack(chunks: list[Chunk], attr: str) -> torch.Tensor:
-    return torch.from_numpy(np.stack([getattr(c, attr) for c in chunks]).astype(np.float32))[:, None]
+def _stack(chunks: list[Chunk], attr: str, device: torch.device | str = "cpu") -> torch.Tensor:
+    return torch.from_numpy(np.stack([getattr(c, attr) for c in chunks]).astype(np.float32))[:, None].to(device)
+
+
+def _device_of(net: torch.nn.Module) -> torch.device:
+    return next(net.parameters()).device
 
 
 def _train_loop(stage_dir: Path, net: torch.nn.Module, epochs: int, lr: float, resume: bool,
                 step: Callable[[list], torch.Tensor], items: list, batch: int,
                 log: Callable[[str], None]) -> torch.nn.Module:
-    """Generic resumable epoch loop; writes ``model.pt`` when finished."""
+    """Generic resumable epoch loop (on the device of ``net``); writes ``model.pt`` when finished."""
     stage_dir.mkdir(parents=True, exist_ok=True)
     final, ckpt = stage_dir / "model.pt", stage_dir / "checkpoint.pt"
     if resume and final.exists():
@@ -183,11 +190,14 @@ def _class_freq(chunks: list[Chunk]) -> dict[str, float]:
 
 
 def _dram_step(net: DRAMNet, freq: dict[str, float]) -> Callable[[list[Chunk]], torch.Tensor]:
+    device = _device_of(net)
+
     def step(batch: list[Chunk]) -> torch.Tensor:
-        x, region, prior = _stack(batch, "image"), _stack(batch, "mask"), _stack(batch, "prior")
-        low, high = torch.tensor([c.low for c in batch]), torch.tensor([c.high for c in batch])
-        weights = torch.tensor([freq[c.key] for c in batch])
-        zero = torch.tensor([c.weak.high == 0 for c in batch])
+        x, region, prior = (_stack(batch, key, device) for key in ("image", "mask", "prior"))
+        low = torch.tensor([c.low for c in batch], device=device)
+        high = torch.tensor([c.high for c in batch], device=device)
+        weights = torch.tensor([freq[c.key] for c in batch], device=device)
+        zero = torch.tensor([c.weak.high == 0 for c in batch], device=device)
         dram, refined = net(x)
         loss = 2.0 * interval_hinge_loss(region_fraction(dram, region), low, high, weights)
         if refined is not None:
@@ -197,11 +207,14 @@ def _dram_step(net: DRAMNet, freq: dict[str, float]) -> Callable[[list[Chunk]], 
 
 
 def _cam_step(net: CAMNet, freq: dict[str, float]) -> Callable[[list[Chunk]], torch.Tensor]:
+    device = _device_of(net)
+
     def step(batch: list[Chunk]) -> torch.Tensor:
-        logit, _ = net(_stack(batch, "image"))
-        low = torch.tensor([c.weak.low for c in batch])
-        high = torch.tensor([c.weak.high for c in batch])
-        return interval_hinge_loss(torch.sigmoid(logit), low, high, torch.tensor([freq[c.key] for c in batch]))
+        logit, _ = net(_stack(batch, "image", device))
+        low = torch.tensor([c.weak.low for c in batch], device=device)
+        high = torch.tensor([c.weak.high for c in batch], device=device)
+        weights = torch.tensor([freq[c.key] for c in batch], device=device)
+        return interval_hinge_loss(torch.sigmoid(logit), low, high, weights)
     return step
 
 
@@ -221,9 +234,10 @@ def chunk_maps(dram: DRAMNet | None, cam: CAMNet | None, chunks: list[Chunk], ba
     to the lesion fraction each network predicts for the region (dRAM: mean sigmoid; CAM:
     its regressor; the CAM itself is max-normalised first)."""
     out: list[dict[str, np.ndarray]] = []
+    device = _device_of(dram if dram is not None else cam)
     for i in range(0, len(chunks), batch):
         part = chunks[i:i + batch]
-        x, region = _stack(part, "image"), _stack(part, "mask")
+        x, region = _stack(part, "image", device), _stack(part, "mask", device)
         maps: dict[str, torch.Tensor] = {}
         if dram is not None:
             dram.eval()
@@ -238,7 +252,7 @@ def chunk_maps(dram: DRAMNet | None, cam: CAMNet | None, chunks: list[Chunk], ba
             c = F.relu(c) * region
             peak = c.flatten(1).amax(1).clamp(min=1e-6).view(-1, *([1] * (c.ndim - 1)))
             maps["cam"] = calibrate(c / peak, region, torch.sigmoid(logit))
-        out += [{k: v[j, 0].numpy() for k, v in maps.items()} for j in range(len(part))]
+        out += [{k: v[j, 0].cpu().numpy() for k, v in maps.items()} for j in range(len(part))]
     return out
 
 
@@ -290,9 +304,11 @@ def segment_volume(network: DRAMNet, image: Image, regions: Image, names: dict[i
 
 
 def _final_step(net: torch.nn.Module, flips: bool) -> Callable[[list], torch.Tensor]:
+    device = _device_of(net)
+
     def step(batch: list[tuple[np.ndarray, np.ndarray]]) -> torch.Tensor:
-        x = torch.from_numpy(np.stack([b[0] for b in batch]))[:, None].float()
-        y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None].float()
+        x = torch.from_numpy(np.stack([b[0] for b in batch]))[:, None].float().to(device)
+        y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None].float().to(device)
         if flips:
             for axis in range(2, x.ndim):
                 if random.random() < 0.5:
@@ -304,26 +320,30 @@ def _final_step(net: torch.nn.Module, flips: bool) -> Callable[[list], torch.Ten
 
 def run_chain(cases: list[Case], labels: dict[tuple[str, str], WeakLabel], out_dir: Path | str,
               variant: str = "2d", resume: bool = True, budget: dict[str, float] | None = None,
-              log: Callable[[str], None] = print, seed: int = 0) -> dict[str, Path]:
-    """Run every stage on prepared cases; returns the paths of the stage models."""
+              log: Callable[[str], None] = print, seed: int = 0, device: str = "cpu") -> dict[str, Path]:
+    """Run every stage on prepared cases (networks on ``device``: cpu, cuda or auto); returns the
+    paths of the stage models."""
     if variant not in DEFAULTS:
         raise InputError(f"variant must be '2d' or '3d', got '{variant}'")
     cfg = {**DEFAULTS[variant], **(budget or {})}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({"variant": variant, **cfg}, indent=2))
+    dev = resolve_device(device)
+    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    (out / "config.json").write_text(json.dumps({"variant": variant, **cfg, "device": f"{dev.type} ({device_name})"},
+                                                indent=2))
     seed_everything(seed)
     ndim = 2 if variant == "2d" else 3
     chunks_by_case = {c.name: make_chunks(c, cfg["chunk"], cfg["margin"], labels) for c in cases}
     chunks = [ch for cs in chunks_by_case.values() for ch in cs]
     if not chunks:
         raise EmptyInputError("no weak label matches a case/region of the data (check case and region names)")
-    log(f"{len(cases)} cases, {len(chunks)} labelled regions")
+    log(f"{len(cases)} cases, {len(chunks)} labelled regions, training on {dev}")
     freq = _class_freq(chunks)
-    dram = DRAMNet(ndim, base=cfg["base"], grid=cfg["grid"])
+    dram = DRAMNet(ndim, base=cfg["base"], grid=cfg["grid"]).to(dev)
     _train_loop(out / "dram", dram, int(cfg["epochs_dram"]), cfg["lr"], resume, _dram_step(dram, freq),
                 chunks, cfg["batch"], log)
-    cam = CAMNet(ndim, base=cfg["base"])
+    cam = CAMNet(ndim, base=cfg["base"]).to(dev)
     _train_loop(out / "cam", cam, int(cfg["epochs_cam"]), cfg["lr"], resume, _cam_step(cam, freq),
                 chunks, cfg["batch"], log)
     pseudo_dir = out / "pseudo"
@@ -351,6 +371,7 @@ def run_chain(cases: list[Case], labels: dict[tuple[str, str], WeakLabel], out_d
                     items.append((ch.image, _resize(pseudo[ch.box], ch.image.shape, "nearest") * ch.mask))
         net = UNet(1, 1, base=16, depth=4) if ndim == 2 else DRAMNet(3, base=cfg["base"], attention=False,
                                                                      segment_output=True)
+        net = net.to(dev)
         _train_loop(out / stage, net, int(cfg["epochs_final"]), cfg["lr"], resume,
                     _final_step(net, flips=True), items, cfg["batch"], log)
         finals[stage] = out / stage / "model.pt"
@@ -363,7 +384,8 @@ def _image_files(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
-def _volume_files(folder: Path) -> dict[str, Path]:
+def volume_files(folder: Path) -> dict[str, Path]:
+    """``{case: path}`` of the volumes (NIfTI, NRRD, MetaImage) in a folder."""
     found = {}
     for p in sorted(folder.iterdir()):
         for suffix in (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd"):
@@ -373,8 +395,9 @@ def _volume_files(folder: Path) -> dict[str, Path]:
 
 
 def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
-               regions_dir: Path | str | None = None) -> list[Case]:
-    """Read the cases named in the weak labels (2D: ``DATA/images/``; 3D: volumes in ``DATA``)."""
+               regions_dir: Path | str | None = None, lung_parts: int = 1) -> list[Case]:
+    """Read the cases named in the weak labels (2D: ``DATA/images/``, ``lung_parts`` bands per
+    lung; 3D: volumes in ``DATA``)."""
     from lunglesion.data.labelled2d import read_grey_unit
     from lunglesion.io import read_image, read_labelmap
     from lunglesion.weak.regions import regions_from_ct, regions_from_lobes
@@ -383,18 +406,18 @@ def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
     folder = data_dir / "images" if variant == "2d" else data_dir
     if not folder.is_dir():
         raise InputError(f"data folder not found: {folder}")
-    files = _image_files(folder) if variant == "2d" else _volume_files(folder)
+    files = _image_files(folder) if variant == "2d" else volume_files(folder)
     missing = sorted(case_names - set(files))
     if missing:
         raise InputError(f"weak labels name cases without an image in {folder}: {', '.join(missing[:5])}")
-    region_files = (_image_files if variant == "2d" else _volume_files)(Path(regions_dir)) if regions_dir else {}
+    region_files = (_image_files if variant == "2d" else volume_files)(Path(regions_dir)) if regions_dir else {}
     cases = []
     for name in sorted(case_names):
         if variant == "2d":
             regions = None
             if name in region_files:
                 regions = np.asarray(read_labelmap(region_files[name]).array).squeeze()
-            cases.append(case_2d(name, read_grey_unit(files[name]), regions))
+            cases.append(case_2d(name, read_grey_unit(files[name]), regions, lung_parts))
             continue
         image: Image = read_image(files[name])
         if name in region_files:
@@ -409,12 +432,17 @@ def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
 def train_from_scores(data_dir: Path | str, weak_labels_csv: Path | str, out_dir: Path | str,
                       regions_dir: Path | str | None = None, variant: str = "2d", resume: bool = True,
                       budget: dict[str, float] | None = None, table: str = "standard",
-                      log: Callable[[str], None] = print) -> dict[str, Path]:
+                      log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Path]:
     """``lunglesion train --model dram|dram3d``: the whole chain from a weak-label CSV.
 
-    ``budget`` overrides the stage settings of :data:`DEFAULTS` (e.g. ``epochs_dram``).
+    ``budget`` overrides the stage settings of :data:`DEFAULTS` (e.g. ``epochs_dram``). In 2D the
+    region names of the CSV say how many bands per lung it scores (``lung_parts``, recorded in
+    the run's ``config.json``).
     """
     labels = read_weak_labels(weak_labels_csv, table)
-    cases = load_cases(data_dir, {case for case, _ in labels}, variant, regions_dir)
-    return run_chain(cases, labels, out_dir, variant, resume, budget, log)
+    lung_parts = lung_parts_of({region for _, region in labels}) if variant == "2d" else 1
+    cases = load_cases(data_dir, {case for case, _ in labels}, variant, regions_dir, lung_parts)
+    if variant == "2d":
+        budget = {**(budget or {}), "lung_parts": lung_parts}
+    return run_chain(cases, labels, out_dir, variant, resume, budget, log, device=device)
 

@@ -16,6 +16,10 @@
   regions; a convex hull recovers only a quarter of those while adding mediastinum). ``lung1`` is the lung with the
   smaller centroid coordinate along the axis where the two centroids differ most (the
   slices are not oriented consistently, so left/right cannot be told).
+  ``parts`` > 1 splits each lung into that many bands of equal area across the other
+  in-plane axis (front to back): an axial slice crosses the lobes in such bands (upper or
+  middle lobe in front of the oblique fissure, lower lobe behind it), so bands are the 2D
+  stand-in for per-lobe scores. Names: ``lung1``/``lung2``, or ``lung1_1`` ... ``lung2_<parts>``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,25 @@ TOTALSEG_LOBES = {"lung_upper_lobe_left": 1, "lung_lower_lobe_left": 2, "lung_up
 THIRD_NAMES = {1: "right_upper", 2: "right_middle", 3: "right_lower",
                4: "left_upper", 5: "left_middle", 6: "left_lower"}
 LUNG2D_NAMES = {1: "lung1", 2: "lung2"}
+MAX_LUNG_PARTS = 4
+
+
+def lung2d_names(parts: int = 1) -> dict[int, str]:
+    """Region value -> name of :func:`lung_regions_2d` with ``parts`` bands per lung."""
+    if not 1 <= parts <= MAX_LUNG_PARTS:
+        raise InputError(f"lung parts must be 1-{MAX_LUNG_PARTS}, got {parts}")
+    if parts == 1:
+        return dict(LUNG2D_NAMES)
+    return {lung * parts + band + 1: f"lung{lung + 1}_{band + 1}" for lung in range(2) for band in range(parts)}
+
+
+def lung_parts_of(region_names: set[str]) -> int:
+    """The ``parts`` whose :func:`lung2d_names` hold every one of ``region_names``."""
+    for parts in range(1, MAX_LUNG_PARTS + 1):
+        if region_names <= set(lung2d_names(parts).values()):
+            return parts
+    raise InputError(f"2D weak labels name regions {', '.join(sorted(region_names)[:4])}: expected lung1, lung2 "
+                     f"or lung1_1 ... lung2_N (N <= {MAX_LUNG_PARTS} bands per lung)")
 
 
 def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
@@ -50,8 +73,10 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(centres[int(np.argmax(between))])
 
 
-def lung_regions_2d(image: np.ndarray) -> np.ndarray:
-    """Left/right lung regions (1, 2) of an 8-bit-derived slice in [0, 1]; see module doc."""
+def lung_regions_2d(image: np.ndarray, parts: int = 1) -> np.ndarray:
+    """Lung regions of an 8-bit-derived slice in [0, 1]: the two lungs (1, 2), or ``parts`` bands
+    of each (values as in :func:`lung2d_names`); see module doc."""
+    lung2d_names(parts)
     if image.ndim != 2:
         raise InputError(f"lung_regions_2d needs a 2D slice, got shape {image.shape}")
     dark = image < otsu_threshold(image)
@@ -82,8 +107,10 @@ def lung_regions_2d(image: np.ndarray) -> np.ndarray:
     axis = int(np.argmax(np.abs(centroids[0] - centroids[1])))
     first = int(np.argmin(centroids[:, axis]))
     out = np.zeros(image.shape, np.uint8)
-    out[closed[1 - first]] = 2
-    out[closed[first]] = 1
+    across = np.indices(image.shape)[1 - axis]
+    for lung, mask in enumerate((closed[first], closed[1 - first])):
+        edges = np.quantile(across[mask], np.linspace(0, 1, parts + 1)[1:-1])
+        out[mask] = lung * parts + 1 + np.searchsorted(edges, across[mask], side="right")
     return out
 
 

@@ -7,7 +7,7 @@ only place in the dRAM pipeline where masks are read. Intervals are in percent.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from lunglesion.errors import EmptyInputError, InputError
 from lunglesion.image import Image
 from lunglesion.io.atomic import atomic_output
 from lunglesion.weak import ctss
-from lunglesion.weak.regions import LUNG2D_NAMES, lung_regions_2d
+from lunglesion.weak.regions import lung2d_names, lung_regions_2d
 
 
 @dataclass(frozen=True)
@@ -45,18 +45,41 @@ def region_rows(case: str, regions: np.ndarray, names: dict[int, str], mask: np.
 
 
 def rows_2d(folder: Path, table: str = "standard", stems: Sequence[str] | None = None,
-            mask_folder: str = "masks") -> list[dict[str, object]]:
-    """Region rows (:func:`region_rows`) of a 2D folder: the two lungs of each slice of
-    ``images/``, lesion fractions from ``mask_folder/`` (pixels > 127), optionally only ``stems``."""
+            mask_folder: str = "masks", lung_parts: int = 1) -> list[dict[str, object]]:
+    """Region rows (:func:`region_rows`) of a 2D folder: the two lungs (or ``lung_parts`` bands of
+    each) of every slice of ``images/``, lesion fractions from ``mask_folder/`` (pixels > 127),
+    optionally only ``stems``."""
     from lunglesion.data.labelled2d import list_pairs, read_grey_unit, read_label_png
 
     wanted = set(stems) if stems is not None else None
     rows: list[dict[str, object]] = []
     for stem, image_path, mask_path in list_pairs(folder, mask_folder):
         if wanted is None or stem in wanted:
-            regions = lung_regions_2d(read_grey_unit(image_path))
-            rows += region_rows(stem, regions, LUNG2D_NAMES, read_label_png(mask_path), table)
+            regions = lung_regions_2d(read_grey_unit(image_path), lung_parts)
+            rows += region_rows(stem, regions, lung2d_names(lung_parts), read_label_png(mask_path), table)
     return rows
+
+
+def labelled_volumes(volumes: Path | str, masks: Path | str, regions: Path | str | None = None
+                     ) -> Iterator[tuple[str, Image, Image, dict[int, str]]]:
+    """``(case, regions, label map, names)`` of every volume in ``volumes`` with a label map of the
+    same name in ``masks`` (lesion = label > 0). Regions: the lobe map of the same name in
+    ``regions`` (values 1-5), else the lung thirds of the classical lung mask."""
+    from lunglesion.io import read_image, read_labelmap
+    from lunglesion.weak.pipeline import volume_files
+    from lunglesion.weak.regions import regions_from_ct, regions_from_lobes
+
+    images, labels = volume_files(Path(volumes)), volume_files(Path(masks))
+    lobes = volume_files(Path(regions)) if regions else {}
+    cases = sorted(set(images) & set(labels))
+    if not cases:
+        raise EmptyInputError(f"no volume in {volumes} has a label map of the same name in {masks}")
+    for case in cases:
+        image, label = read_image(images[case]), read_labelmap(labels[case])
+        if not image.same_geometry(label):
+            raise InputError(f"case {case}: the label map's grid differs from the volume's")
+        region_map, names = regions_from_lobes(read_labelmap(lobes[case])) if case in lobes else regions_from_ct(image)
+        yield case, region_map, label, names
 
 
 def _check_format(table: str, kind: str) -> None:
@@ -68,18 +91,18 @@ def _check_format(table: str, kind: str) -> None:
 
 def derive_weak_labels(labelled: Path | str | Iterable[tuple[str, Image, Image, dict[int, str]]],
                        out_csv: Path | str, table: str = "standard", kind: str = "score",
-                       stems: Sequence[str] | None = None) -> list[dict[str, object]]:
+                       stems: Sequence[str] | None = None, lung_parts: int = 1) -> list[dict[str, object]]:
     """Write the weak-label CSV of a labelled set; returns its rows.
 
     ``labelled`` is a 2D folder (``images/`` + ``masks/``; regions = the two lungs of each
-    slice, optionally only ``stems``) or an iterable of ``(case, regions, label_map, names)``
+    slice, or ``lung_parts`` bands of each; optionally only ``stems``) or an iterable of ``(case, regions, label_map, names)``
     for volumes (regions from :mod:`lunglesion.weak.regions`). ``kind`` is ``score``
     (``case,region,score``, CTSS of ``table``) or ``interval`` (``case,region,low,high``
     in percent: the score's interval).
     """
     _check_format(table, kind)  # before the masks are read
     if isinstance(labelled, (str, Path)):
-        rows = rows_2d(Path(labelled), table, stems)
+        rows = rows_2d(Path(labelled), table, stems, lung_parts=lung_parts)
     else:
         rows = []
         for case, regions, label_map, names in labelled:
