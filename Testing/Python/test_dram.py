@@ -197,6 +197,35 @@ def test_train_cli_runs_the_chain_on_the_regions_of_the_csv(shared_data, tmp_pat
     assert pseudo.shape == (256, 256) and pseudo.any()
 
 
+def test_self_training_learns_the_teachers_masks_not_the_true_ones(shared_data, tmp_path) -> None:
+    from lunglesion.networks.unet import UNet
+    from lunglesion.weak.selftrain import self_train
+
+    train = shared_data / "covid_semiseg" / "train" / "images"
+    unlabeled = sorted((shared_data / "covid_semiseg" / "unlabeled" / "images").glob("*radiopaedia*"))[:30]
+    images = {p.stem: p for p in [train / "0.jpg", train / "13.jpg", *unlabeled]}
+    teacher = UNet(1, 1, base=4, depth=2)
+    teacher_weights = tmp_path / "teacher.pt"
+    torch.save(teacher.state_dict(), teacher_weights)
+    with torch.no_grad():  # a teacher that marks every pixel as lesion
+        for parameter in teacher.parameters():
+            parameter.zero_()
+        teacher.head.bias.fill_(10.0)
+    messages: list[str] = []
+    checkpoint = self_train(teacher, teacher_weights, images, tmp_path / "self", size=32, epochs=1, per_scan=4,
+                            log=messages.append)
+    masks = sorted((tmp_path / "self" / "data" / "masks").iterdir())
+    scans = {p.stem.rsplit("_", 1)[0] for p in unlabeled}
+    assert len(masks) == 2 + 4 * len(scans)  # both training slices, 4 per unlabelled scan
+    from PIL import Image as PILImage
+    assert all(np.asarray(PILImage.open(m)).all() for m in masks)  # the teacher's masks, never the true ones
+    assert checkpoint.exists() and (tmp_path / "self" / "val_metrics.json").exists()
+    assert any("initialised" in m for m in messages)
+    messages.clear()
+    self_train(teacher, teacher_weights, images, tmp_path / "self", size=32, epochs=1, log=messages.append)
+    assert messages == ["self: finished earlier"]
+
+
 def test_bad_weak_label_file(tmp_path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("case,region,score\n1,lung1,7\n")

@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--weak-labels", default=None, help="dRAM: CSV of region scores")
     parser.add_argument("--regions", default=None, help="dRAM: folder of lobe/region label maps")
+    parser.add_argument("--unlabeled", default=None, metavar="DIR",
+                        help="dRAM: also self-train the final networks on the slices of DIR/images (no masks read)")
     parser.add_argument("--dram-settings", type=json.loads, default=None, metavar="JSON",
                         help="dRAM: chain settings over the defaults, e.g. '{\"base\": 32, \"epochs_dram\": 200}' "
                              "(the shipped `dram`; hours on a CPU, minutes on a GPU)")
@@ -38,10 +40,12 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or str(Path("runs") / (args.model + ("-multiclass" if args.multiclass else "")))
     if args.model in ("dram", "dram3d"):
         from lunglesion.weak.pipeline import train_from_scores
+        from lunglesion.weak.selftrain import unlabeled_images
 
         train_from_scores(args.data, args.weak_labels, out, regions_dir=args.regions,
                           variant="3d" if args.model == "dram3d" else "2d", resume=args.resume,
-                          budget=args.dram_settings, device=args.device)
+                          budget=args.dram_settings, device=args.device,
+                          unlabeled=unlabeled_images(args.unlabeled) if args.unlabeled else None)
         return 0
     from lunglesion.training.supervised import SupervisedTrainer, TrainConfig
 

@@ -80,8 +80,19 @@ def build_merged_set(labelled: Path, unlabeled: Path, out: Path, per_case: int =
         shutil.copy(mask_path, out / "masks" / mask_path.name)
         shutil.copy(next((labelled / "edges").glob(stem + ".*")), out / "edges" / f"{stem}.png")
         count += 1
+    return count + add_pseudo_labelled(files_by_stem(unlabeled / "images"), out, masks, per_case, min_fraction, seed)
+
+
+def add_pseudo_labelled(images: dict[str, Path], out: Path, masks: MaskSource, per_case: int = 12,
+                        min_fraction: float = 0.01, seed: int = 0) -> int:
+    """Write up to ``per_case`` of ``images`` (``{stem: path}``) per scan (stem without its trailing
+    ``_N``), each with its pseudo mask and edges, into ``out/images|masks|edges``, skipping slices
+    whose mask covers less than ``min_fraction``; returns the count."""
+    for folder in ("images", "masks", "edges"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    count = 0
     by_case: dict[str, list[tuple[str, Path]]] = defaultdict(list)
-    for stem, image_path in files_by_stem(unlabeled / "images").items():
+    for stem, image_path in images.items():
         by_case[re.sub(r"_\d+$", "", stem)].append((stem, image_path))
     rng = np.random.default_rng(seed)
     for case in sorted(by_case):

@@ -20,38 +20,48 @@ import torch
 from lunglesion.data.labelled2d import list_pairs, read_grey_unit, read_label_png
 from lunglesion.data.splits import split_stems
 from lunglesion.networks.dram import CAMNet, DRAMNet
-from lunglesion.networks.unet import UNet
 from lunglesion.inference.slices import predict_slices
 from lunglesion.io.atomic import atomic_output
 from lunglesion.metrics import dice, iou
 from lunglesion.registry import ModelEntry, export_weights, models_dir, register
-from lunglesion.weak.pipeline import (DEFAULTS, _resize, case_2d, chunk_maps, make_chunks, paste,
-                                      pseudo_labels, train_from_scores)
+from lunglesion.weak.pipeline import (DEFAULTS, FINAL_2D, _resize, case_2d, chunk_maps, final_network_2d,
+                                      make_chunks, paste, pseudo_labels, train_from_scores)
+from lunglesion.weak.selftrain import unlabeled_images
 from lunglesion.weak.weaklabels import rows_2d, write_weak_labels
 
 
 def _load(path: Path, net: torch.nn.Module) -> torch.nn.Module:
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    """``net`` with the weights of a ``model.pt`` or a trainer's ``checkpoint.pt``, in eval mode."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    net.load_state_dict(state.get("model", state))
     return net.eval()
 
 
+FINAL_WEIGHTS = {"final_dram": "final_dram/model.pt", "final_cam": "final_cam/model.pt",
+                 "self_dram": "self_dram/checkpoint.pt", "self_cam": "self_cam/checkpoint.pt"}
+
+
 def score(data: Path, out: Path, stems: list[str], part: str) -> dict[str, float]:
-    """Pseudo-label IoU (CAM, dRAM, refined dRAM, + CRF) and final-network Dice on ``stems``."""
+    """Pseudo-label IoU (CAM, dRAM, refined dRAM, + CRF) and the Dice of every final network (and
+    self-trained student) on ``stems``; the IoU needs the run's dRAM and CAM stage weights."""
     cfg = {**DEFAULTS["2d"], **json.loads((out / "config.json").read_text())}
-    dram = _load(out / "dram" / "model.pt", DRAMNet(2, base=cfg["base"], grid=cfg["grid"]))  # scored on the CPU
-    cam = _load(out / "cam" / "model.pt", CAMNet(2, base=cfg["base"]))
-    finals = {k: _load(out / k / "model.pt", UNet(1, 1, 16, 4)) for k in ("final_dram", "final_cam")}
+    maps = None
+    if (out / "dram" / "model.pt").exists() and (out / "cam" / "model.pt").exists():  # scored on the CPU
+        maps = (_load(out / "dram" / "model.pt", DRAMNet(2, base=cfg["base"], grid=cfg["grid"])),
+                _load(out / "cam" / "model.pt", CAMNet(2, base=cfg["base"])))
+    finals = {k: _load(out / path, final_network_2d()) for k, path in FINAL_WEIGHTS.items() if (out / path).exists()}
     pairs = {s: (i, m) for s, i, m in list_pairs(data)}
     scores: dict[str, list[float]] = {}
     for stem in stems:
         image_path, mask_path = pairs[stem]
         image, truth = read_grey_unit(image_path), read_label_png(mask_path).astype(bool)
-        case = case_2d(stem, image, lung_parts=int(cfg.get("lung_parts", 1)))
-        chunks = make_chunks(case, cfg["chunk"], cfg["margin"])
-        labels = pseudo_labels(case, paste(case, chunks, chunk_maps(dram, cam, chunks)))
-        for key, lab in labels.items():
-            full = _resize(lab.astype(np.uint8), truth.shape, "nearest").astype(bool)
-            scores.setdefault(f"iou_{key}", []).append(iou(full, truth))
+        if maps is not None:
+            case = case_2d(stem, image, lung_parts=int(cfg.get("lung_parts", 1)))
+            chunks = make_chunks(case, cfg["chunk"], cfg["margin"])
+            labels = pseudo_labels(case, paste(case, chunks, chunk_maps(*maps, chunks)))
+            for key, lab in labels.items():
+                full = _resize(lab.astype(np.uint8), truth.shape, "nearest").astype(bool)
+                scores.setdefault(f"iou_{key}", []).append(iou(full, truth))
         for key, net in finals.items():
             pred = predict_slices(net, [image], int(cfg["final_size"]))[0] > 0.5
             scores.setdefault(f"dice_{key}", []).append(dice(pred, truth))
@@ -86,9 +96,8 @@ def _card(name: str, title: str, body: str) -> str:
     return path.name
 
 
-def _status(results: dict[str, float]) -> str:
+def _status(dram: float, cam: float) -> str:
     """The issue's two targets (dram val Dice >= 0.60; >= 1.3 x dram-cam), each met or not."""
-    dram, cam = results["val_dice_final_dram"], results["val_dice_final_cam"]
     return (f"val Dice {dram:.3f} {'>=' if dram >= 0.6 else '<'} 0.60 ({'met' if dram >= 0.6 else 'NOT met'}); "
             f"{dram / cam:.2f} x dram-cam {'>=' if dram >= 1.3 * cam else '<'} 1.3 x "
             f"({'met' if dram >= 1.3 * cam else 'NOT met'})")
@@ -100,12 +109,24 @@ def register_2d(out: Path) -> None:
     cfg = json.loads((out / "config.json").read_text())
     split = json.loads((out / "split.json").read_text())
     unlabeled = split.get("unlabeled", [])
+    self_train = split.get("self_train") if (out / "self_dram" / "checkpoint.pt").exists() else None
+    shipped = {"dram": "self_dram", "dram-cam": "self_cam"} if self_train else {"dram": "final_dram", "dram-cam": "final_cam"}
     budget = {k: cfg[k] for k in ("base", "epochs_dram", "epochs_cam", "epochs_final", "final_size")}
     parts, device = int(cfg.get("lung_parts", 1)), cfg.get("device", "cpu")
     options = (f" --lung-parts {parts}" if parts > 1 else "") + (" --device cuda" if device.startswith("cuda") else "")
     command = COMMAND.format(budget=json.dumps(budget), out=out.as_posix(), options=options)
     table = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(results.items()))
     extra = ""
+    if self_train:
+        command += f" --self-train {self_train['folder']}" + (f" --self-train-match {self_train['match']}"
+                                                              if self_train["match"] else "")
+        extra += (f" Then one round of self-training (`lunglesion.weak.selftrain`): each final network labelled the "
+                  f"training slices and up to {cfg.get('self_per_scan', 20)} slices per scan of the "
+                  f"{self_train['slices']} unlabelled slices of {self_train['folder']}"
+                  f"{' whose names contain ' + repr(self_train['match']) if self_train['match'] else ''} "
+                  "(those where it marks at least 1 %), and a U-Net starting from its weights learned them for "
+                  f"{cfg.get('epochs_self', 12)} epochs with the supervised recipe (multi-scale, augmentation, "
+                  "cosine schedule). The shipped weights are these students.")
     if unlabeled:
         command += f" --unlabeled ../shared/data/covid_semiseg/unlabeled --unlabeled-count {len(unlabeled)}"
         extra = (f" PLUS {len(unlabeled)} unlabelled slices of covid_semiseg/unlabeled (random, seed 0) whose "
@@ -121,28 +142,31 @@ def register_2d(out: Path) -> None:
         f"{'' if device.startswith('cuda') else ', torch.set_num_threads(1)'}.\n\n"
         f"Reproduce: `{command}`\n\n"
         "Figures (iou_* = pseudo-label IoU vs the true masks, train = the labelled training slices, "
-        "val = held-out slices; dice_* = final networks):\n\n| metric | value |\n|---|---|\n" + table
+        "val = held-out slices; dice_final_* = final networks, dice_self_* = their self-trained students):"
+        "\n\n| metric | value |\n|---|---|\n" + table
         + f"\n\nDeviations from the paper: encoder widths base {cfg['base']} (paper 32), 2D chunks {cfg['chunk']} px, "
         f"Adam lr {cfg['lr']:g}, {cfg['epochs_dram']} dRAM epochs; maps calibrated to each network's own predicted "
-        f"fraction before thresholding (both CAM and dRAM). Status against the issue's target: {_status(results)}."
+        "fraction before thresholding (both CAM and dRAM). Status against the issue's target: "
+        f"{_status(results['val_dice_' + shipped['dram']], results['val_dice_' + shipped['dram-cam']])}."
         f"\n\nData licence: {DATA_LICENCE}.")
-    for name, stage, title, desc in (
-            ("dram", "final_dram", "U-Net trained on dRAM + attention + CRF pseudo labels",
+    for name, title, desc in (
+            ("dram", "U-Net trained on dRAM + attention + CRF pseudo labels",
              "Final network of the dRAM chain (dRAM with 8-neighbour attention -> dense CRF -> pseudo labels)."),
-            ("dram-cam", "final_cam", "U-Net trained on CAM + CRF pseudo labels (baseline)",
+            ("dram-cam", "U-Net trained on CAM + CRF pseudo labels (baseline)",
              "Classic CAM weakly supervised baseline: same encoder, GAP regressor, same weak labels, "
              "CAM > 0.5 of its maximum -> dense CRF -> pseudo labels -> the same final U-Net.")):
-        net = _load(out / stage / "model.pt", UNet(1, 1, 16, 4))
+        stage = shipped[name]
+        net = _load(out / FINAL_WEIGHTS[stage], final_network_2d())
         weights = f"{name}.pt"
         sha = export_weights(net, models_dir() / weights)
         card = _card(name, title, desc + "\n\n" + common)
         register(ModelEntry(
             name=name, task="covid-infection-2d", description=desc,
-            network="lunglesion.networks.unet:UNet", config={"in_channels": 1, "out_channels": 1, "base": 16, "depth": 4},
+            network="lunglesion.networks.unet:UNet", config=dict(FINAL_2D),
             input={"size": int(cfg["final_size"]), "classes": 1, "domain": "8-bit lung-window slice / 255"},
             weights=weights, sha256=sha, card=card,
             metrics={"val_dice": round(results[f"val_dice_{stage}"], 4),
-                     **{k: round(v, 4) for k, v in results.items() if k.startswith(("val_iou", "train_iou"))}},
+                     **{k: round(v, 4) for k, v in results.items() if k.startswith(("val_", "train_iou"))}},
             data_licence=DATA_LICENCE))
 
 
@@ -204,6 +228,11 @@ def main() -> None:
     parser.add_argument("--lung-parts", type=int, default=1,
                         help="regions per lung scored by the weak labels (1 = whole lung; 2-4 = front-to-back bands)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (training; scoring runs on the CPU)")
+    parser.add_argument("--self-train", type=Path, default=None, metavar="DIR",
+                        help="add the self-training stage on DIR/images (unlabelled slices; no masks are read)")
+    parser.add_argument("--self-train-match", default="", help="only those of its slices whose names contain this")
+    parser.add_argument("--rescore", action="store_true",
+                        help="skip training: score (and with --register, register) the run as it is")
     parser.add_argument("--register", action="store_true",
                         help="export the final networks as the shipped `dram` / `dram-cam` (replaces them)")
     args = parser.parse_args()
@@ -212,7 +241,11 @@ def main() -> None:
     train, val = split_stems(stems, val_fraction=0.2, seed=0)
     extra = _pick_unlabeled(args.unlabeled, args.unlabeled_count) if args.unlabeled else []
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "split.json").write_text(json.dumps({"train": train, "val": val, "unlabeled": extra}))
+    self_images = unlabeled_images(args.self_train, args.self_train_match) if args.self_train else None
+    self_train = ({"folder": args.self_train.as_posix(), "match": args.self_train_match, "slices": len(self_images)}
+                  if self_images else None)
+    (args.out / "split.json").write_text(json.dumps({"train": train, "val": val, "unlabeled": extra,
+                                                     "self_train": self_train}))
     scores_csv = args.out / "scores.csv"
     rows = rows_2d(args.data, stems=train, lung_parts=args.lung_parts)
     data = args.data
@@ -225,7 +258,9 @@ def main() -> None:
     def log(message: str) -> None:
         print(message, file=log_file, flush=True)
 
-    train_from_scores(data, scores_csv, args.out, budget=args.budget, log=log, device=args.device)
+    if not args.rescore:
+        train_from_scores(data, scores_csv, args.out, budget=args.budget, log=log, device=args.device,
+                          unlabeled=self_images)
     results = {**score(args.data, args.out, train, "train"), **score(args.data, args.out, val, "val")}
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     log(json.dumps(results, indent=2))

@@ -12,6 +12,8 @@ Stages (each writes ``OUT/<stage>/`` and is skipped when finished):
    applied identically to CAM and dRAM.
 4. ``final_dram`` / ``final_cam``: segmentation networks trained on the CRF pseudo labels
    (2D: U-Net on whole slices at ``final_size`` squared, 256 by default; 3D: the dRAM U-Net without attention on chunks).
+5. optional, 2D, with unlabelled slices: ``self_dram`` / ``self_cam``, one round of self-training
+   of each final network (:mod:`lunglesion.weak.selftrain`).
 
 Masks are never read here. 2D cases are slices in [0, 1] (8-bit lung window / 255) resized
 to 256 x 256; 3D cases are HU volumes windowed [-1000, -300] -> [0, 1] (K prior from the
@@ -51,11 +53,17 @@ SLICE_SIZE = 256
 DEFAULTS = {
     "2d": {"chunk": 96, "margin": 5, "base": 8, "grid": 64, "epochs_dram": 80, "epochs_cam": 60,
            "epochs_final": 60, "batch": 8, "lr": 1e-3, "crf_radius": 5, "final_size": SLICE_SIZE,
-           "lung_parts": 1},
+           "lung_parts": 1, "epochs_self": 12, "self_per_scan": 20},
     "3d": {"chunk": 80, "margin": 3, "base": 32, "grid": 64, "epochs_dram": 300, "epochs_cam": 200,
            "epochs_final": 100, "batch": 2, "lr": 1e-4, "crf_radius": 2},
 }
 MAP_KEYS = ("cam", "dram", "refined")
+FINAL_2D = {"in_channels": 1, "out_channels": 1, "base": 16, "depth": 4}
+
+
+def final_network_2d() -> UNet:
+    """The 2D chain's final segmentation network (the registered ``dram`` / ``dram-cam`` architecture)."""
+    return UNet(**FINAL_2D)
 
 
 @dataclass
@@ -369,19 +377,13 @@ def run_chain(cases: list[Case], labels: dict[tuple[str, str], WeakLabel], out_d
             else:
                 for ch in chunks_by_case[case.name]:
                     items.append((ch.image, _resize(pseudo[ch.box], ch.image.shape, "nearest") * ch.mask))
-        net = UNet(1, 1, base=16, depth=4) if ndim == 2 else DRAMNet(3, base=cfg["base"], attention=False,
+        net = final_network_2d() if ndim == 2 else DRAMNet(3, base=cfg["base"], attention=False,
                                                                      segment_output=True)
         net = net.to(dev)
         _train_loop(out / stage, net, int(cfg["epochs_final"]), cfg["lr"], resume,
                     _final_step(net, flips=True), items, cfg["batch"], log)
         finals[stage] = out / stage / "model.pt"
     return {"dram": out / "dram" / "model.pt", "cam": out / "cam" / "model.pt", **finals}
-
-
-def _image_files(folder: Path) -> dict[str, Path]:
-    from lunglesion.data.labelled2d import IMAGE_SUFFIXES
-
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
 def volume_files(folder: Path) -> dict[str, Path]:
@@ -398,7 +400,7 @@ def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
                regions_dir: Path | str | None = None, lung_parts: int = 1) -> list[Case]:
     """Read the cases named in the weak labels (2D: ``DATA/images/``, ``lung_parts`` bands per
     lung; 3D: volumes in ``DATA``)."""
-    from lunglesion.data.labelled2d import read_grey_unit
+    from lunglesion.data.labelled2d import files_by_stem, read_grey_unit
     from lunglesion.io import read_image, read_labelmap
     from lunglesion.weak.regions import regions_from_ct, regions_from_lobes
 
@@ -406,11 +408,11 @@ def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
     folder = data_dir / "images" if variant == "2d" else data_dir
     if not folder.is_dir():
         raise InputError(f"data folder not found: {folder}")
-    files = _image_files(folder) if variant == "2d" else volume_files(folder)
+    files = files_by_stem(folder) if variant == "2d" else volume_files(folder)
     missing = sorted(case_names - set(files))
     if missing:
         raise InputError(f"weak labels name cases without an image in {folder}: {', '.join(missing[:5])}")
-    region_files = (_image_files if variant == "2d" else volume_files)(Path(regions_dir)) if regions_dir else {}
+    region_files = (files_by_stem if variant == "2d" else volume_files)(Path(regions_dir)) if regions_dir else {}
     cases = []
     for name in sorted(case_names):
         if variant == "2d":
@@ -432,17 +434,27 @@ def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
 def train_from_scores(data_dir: Path | str, weak_labels_csv: Path | str, out_dir: Path | str,
                       regions_dir: Path | str | None = None, variant: str = "2d", resume: bool = True,
                       budget: dict[str, float] | None = None, table: str = "standard",
-                      log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Path]:
+                      log: Callable[[str], None] = print, device: str = "cpu",
+                      unlabeled: dict[str, Path] | None = None) -> dict[str, Path]:
     """``lunglesion train --model dram|dram3d``: the whole chain from a weak-label CSV.
 
     ``budget`` overrides the stage settings of :data:`DEFAULTS` (e.g. ``epochs_dram``). In 2D the
     region names of the CSV say how many bands per lung it scores (``lung_parts``, recorded in
-    the run's ``config.json``).
+    the run's ``config.json``). ``unlabeled`` (2D, ``{stem: image path}``) adds the self-training
+    stage on those slices and the chain's own.
     """
+    if unlabeled and variant != "2d":
+        raise InputError("self-training on unlabelled slices is a 2D stage (dram, not dram3d)")
     labels = read_weak_labels(weak_labels_csv, table)
     lung_parts = lung_parts_of({region for _, region in labels}) if variant == "2d" else 1
     cases = load_cases(data_dir, {case for case, _ in labels}, variant, regions_dir, lung_parts)
     if variant == "2d":
         budget = {**(budget or {}), "lung_parts": lung_parts}
-    return run_chain(cases, labels, out_dir, variant, resume, budget, log, device=device)
+    paths = run_chain(cases, labels, out_dir, variant, resume, budget, log, device=device)
+    if unlabeled:
+        from lunglesion.weak.selftrain import chain_images, self_train_run
+
+        own = chain_images(data_dir, weak_labels_csv)
+        paths.update(self_train_run(out_dir, own, unlabeled, device, resume, log))
+    return paths
 

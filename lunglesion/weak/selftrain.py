@@ -1,0 +1,127 @@
+"""Optional last stage of the 2D dRAM chain: one round of self-training on unlabelled slices.
+
+The chain's final network (the teacher) labels the chain's own training slices and the
+slices of an unlabelled folder (at most ``per_scan`` per scan, only those where it marks at
+least 1 % of the slice); a U-Net that starts from the teacher's weights then learns those
+pseudo masks with the supervised recipe of ``lunglesion train`` (multi-scale, augmentation,
+cosine schedule), monitored on a tenth of them. No mask is read anywhere in this stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lunglesion.data.labelled2d import read_grey_unit
+from lunglesion.data.pseudo_labels import MaskSource, add_pseudo_labelled
+from lunglesion.errors import EmptyInputError
+from lunglesion.inference.device import resolve_device
+from lunglesion.inference.slices import predict_slices
+
+STUDENT_ARCHITECTURE = "unet"
+STAGES = (("final_dram", "self_dram"), ("final_cam", "self_cam"))
+
+
+def network_masks(network: torch.nn.Module, size: int, device: str = "cpu", threshold: float = 0.5) -> MaskSource:
+    """Pseudo masks of a binary 2D network run at ``size`` px (no test-time augmentation)."""
+    dev = resolve_device(device)
+    network = network.to(dev).eval()
+
+    def source(stem: str, image_path: Path) -> np.ndarray:
+        return predict_slices(network, [read_grey_unit(image_path)], size, device=dev)[0] >= threshold
+
+    return source
+
+
+def self_train(teacher: torch.nn.Module, teacher_weights: Path, images: dict[str, Path], out_dir: Path,
+               size: int, epochs: int, lr: float = 3e-4, per_scan: int = 20, device: str = "cpu",
+               resume: bool = True, log: Callable[[str], None] = print, seed: int = 0) -> Path:
+    """Train a student on ``teacher``'s masks of ``images`` (``{stem: path}``); returns its checkpoint.
+
+    Skipped when ``out_dir`` holds a finished run (``val_metrics.json``) and ``resume`` is set;
+    an unfinished one continues from its checkpoint.
+    """
+    from lunglesion.training.supervised import SupervisedTrainer, TrainConfig
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = out_dir / "checkpoint.pt"
+    if resume and (out_dir / "val_metrics.json").exists():
+        log(f"{out_dir.name}: finished earlier")
+        return checkpoint
+    data = out_dir / "data"
+    if not (resume and (data / "done").exists()):
+        count = add_pseudo_labelled(images, data, network_masks(teacher, size, device), per_scan, seed=seed)
+        if count < 2:
+            raise EmptyInputError(f"{out_dir.name}: the teacher marks lesion (>= 1 %) on {count} of {len(images)} "
+                                  "slices: too few to self-train on")
+        (data / "done").write_text(f"{count}\n")
+        log(f"{out_dir.name}: teacher labelled {count} of {len(images)} slices")
+    cfg = TrainConfig(model=STUDENT_ARCHITECTURE, data=str(data), out_dir=str(out_dir), epochs=epochs, lr=lr,
+                      size=size, val_fraction=0.1, seed=seed, val_every=max(1, epochs // 3), device=device)
+    trainer = SupervisedTrainer(cfg, log=lambda m: log(f"{out_dir.name}: {m}"))
+    if resume and checkpoint.exists():
+        trainer.resume()
+    else:
+        trainer.init_from(teacher_weights)
+    trainer.fit()
+    return checkpoint
+
+
+def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[str, Path], device: str = "cpu",
+                   resume: bool = True, log: Callable[[str], None] = print) -> dict[str, Path]:
+    """Add the self-training stage to a finished 2D chain run: each final network of ``run_dir``
+    teaches a student on the chain's own training slices ``own`` plus ``unlabeled`` (both
+    ``{stem: image path}``); returns the students' checkpoints by stage."""
+    import json
+
+    from lunglesion.weak.pipeline import DEFAULTS, final_network_2d
+
+    run = Path(run_dir)
+    cfg = {**DEFAULTS["2d"], **json.loads((run / "config.json").read_text())}
+    students = {}
+    for final, stage in STAGES:
+        teacher = final_network_2d()
+        teacher.load_state_dict(torch.load(run / final / "model.pt", map_location="cpu", weights_only=True))
+        students[stage] = self_train(teacher, run / final / "model.pt", {**own, **unlabeled}, run / stage,
+                                     int(cfg["final_size"]), int(cfg["epochs_self"]), per_scan=int(cfg["self_per_scan"]),
+                                     device=device, resume=resume, log=log)
+    return students
+
+
+def chain_images(data_dir: Path | str, weak_labels_csv: Path | str) -> dict[str, Path]:
+    """``{stem: path}`` of the slices of ``data_dir/images`` that a weak-label CSV scores."""
+    from lunglesion.data.labelled2d import files_by_stem
+
+    with Path(weak_labels_csv).open(newline="") as f:
+        cases = {row["case"] for row in csv.DictReader(f)}
+    return {stem: path for stem, path in files_by_stem(Path(data_dir) / "images").items() if stem in cases}
+
+
+def unlabeled_images(folder: Path | str, match: str = "") -> dict[str, Path]:
+    """``{stem: path}`` of the slices in ``folder/images`` whose name contains ``match``."""
+    from lunglesion.data.labelled2d import files_by_stem
+
+    return {stem: path for stem, path in files_by_stem(Path(folder) / "images").items() if match in path.name}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Self-train the final networks of a finished 2D dRAM chain run.")
+    parser.add_argument("run", type=Path, help="chain run folder (config.json, scores.csv, final_*/model.pt)")
+    parser.add_argument("--data", type=Path, required=True, help="the chain's data folder (images/)")
+    parser.add_argument("--weak-labels", type=Path, default=None, help="the chain's CSV (default: RUN/scores.csv)")
+    parser.add_argument("--unlabeled", type=Path, required=True, help="folder with images/ of unlabelled slices")
+    parser.add_argument("--match", default="", help="only unlabelled slices whose file name contains this")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    own = chain_images(args.data, args.weak_labels or args.run / "scores.csv")
+    self_train_run(args.run, own, unlabeled_images(args.unlabeled, args.match), args.device)
+
+
+if __name__ == "__main__":
+    main()
