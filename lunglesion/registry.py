@@ -170,8 +170,8 @@ def export_weights(network: torch.nn.Module, path: Path, half: bool = True) -> s
 
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
              for k, v in network.state_dict().items()}
-    with atomic_output(Path(path)) as tmp:
-        torch.save(state, tmp)
+    with atomic_output(Path(path)) as tmp, tmp.open("wb") as f:
+        torch.save(state, f)  # a file object: the archive's inner name no longer follows the temporary name
     return sha256_of(path)
 
 

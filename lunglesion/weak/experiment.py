@@ -26,19 +26,20 @@ from lunglesion.metrics import dice, iou
 from lunglesion.registry import ModelEntry, export_weights, models_dir, register
 from lunglesion.weak.pipeline import (DEFAULTS, FINAL_2D, _resize, case_2d, chunk_maps, final_network_2d,
                                       make_chunks, paste, pseudo_labels, train_from_scores)
-from lunglesion.weak.selftrain import unlabeled_images
+from lunglesion.weak.selftrain import student_weights, unlabeled_images
 from lunglesion.weak.weaklabels import rows_2d, write_weak_labels
 
 
 def _load(path: Path, net: torch.nn.Module) -> torch.nn.Module:
-    """``net`` with the weights of a ``model.pt`` or a trainer's ``checkpoint.pt``, in eval mode."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    net.load_state_dict(state.get("model", state))
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return net.eval()
 
 
-FINAL_WEIGHTS = {"final_dram": "final_dram/model.pt", "final_cam": "final_cam/model.pt",
-                 "self_dram": "self_dram/checkpoint.pt", "self_cam": "self_cam/checkpoint.pt"}
+def final_weights(out: Path, cfg: dict) -> dict[str, Path]:
+    """The run's final networks and last self-trained students that exist, by stage."""
+    paths = {"final_dram": out / "final_dram" / "model.pt", "final_cam": out / "final_cam" / "model.pt",
+             **{stage: student_weights(out, stage, int(cfg["self_rounds"])) for stage in ("self_dram", "self_cam")}}
+    return {stage: path for stage, path in paths.items() if path.exists()}
 
 
 def score(data: Path, out: Path, stems: list[str], part: str) -> dict[str, float]:
@@ -49,7 +50,7 @@ def score(data: Path, out: Path, stems: list[str], part: str) -> dict[str, float
     if (out / "dram" / "model.pt").exists() and (out / "cam" / "model.pt").exists():  # scored on the CPU
         maps = (_load(out / "dram" / "model.pt", DRAMNet(2, base=cfg["base"], grid=cfg["grid"])),
                 _load(out / "cam" / "model.pt", CAMNet(2, base=cfg["base"])))
-    finals = {k: _load(out / path, final_network_2d()) for k, path in FINAL_WEIGHTS.items() if (out / path).exists()}
+    finals = {stage: final_network_2d(path) for stage, path in final_weights(out, cfg).items()}
     pairs = {s: (i, m) for s, i, m in list_pairs(data)}
     scores: dict[str, list[float]] = {}
     for stem in stems:
@@ -104,64 +105,70 @@ def _status(dram: float, cam: float) -> str:
 
 
 def register_2d(out: Path) -> None:
-    """Export the two final 2D networks and register ``dram`` and ``dram-cam`` with their cards."""
+    """Export the chain's two final 2D networks as ``dram`` and ``dram-cam`` and, when the run has the
+    self-training stage, the dRAM student as ``dram-st`` (the CAM student is scored, not shipped)."""
     results = json.loads((out / "results.json").read_text())
-    cfg = json.loads((out / "config.json").read_text())
+    cfg = {**DEFAULTS["2d"], **json.loads((out / "config.json").read_text())}
+    trained = final_weights(out, cfg)
     split = json.loads((out / "split.json").read_text())
     unlabeled = split.get("unlabeled", [])
-    self_train = split.get("self_train") if (out / "self_dram" / "checkpoint.pt").exists() else None
-    shipped = {"dram": "self_dram", "dram-cam": "self_cam"} if self_train else {"dram": "final_dram", "dram-cam": "final_cam"}
+    self_train = split.get("self_train") if "self_dram" in trained else None
     budget = {k: cfg[k] for k in ("base", "epochs_dram", "epochs_cam", "epochs_final", "final_size")}
     parts, device = int(cfg.get("lung_parts", 1)), cfg.get("device", "cpu")
     options = (f" --lung-parts {parts}" if parts > 1 else "") + (" --device cuda" if device.startswith("cuda") else "")
     command = COMMAND.format(budget=json.dumps(budget), out=out.as_posix(), options=options)
     table = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(results.items()))
     extra = ""
-    if self_train:
-        command += f" --self-train {self_train['folder']}" + (f" --self-train-match {self_train['match']}"
-                                                              if self_train["match"] else "")
-        extra += (f" Then one round of self-training (`lunglesion.weak.selftrain`): each final network labelled the "
-                  f"training slices and up to {cfg.get('self_per_scan', 20)} slices per scan of the "
-                  f"{self_train['slices']} unlabelled slices of {self_train['folder']}"
-                  f"{' whose names contain ' + repr(self_train['match']) if self_train['match'] else ''} "
-                  "(those where it marks at least 1 %), and a U-Net starting from its weights learned them for "
-                  f"{cfg.get('epochs_self', 12)} epochs with the supervised recipe (multi-scale, augmentation, "
-                  "cosine schedule). The shipped weights are these students.")
     if unlabeled:
         command += f" --unlabeled ../shared/data/covid_semiseg/unlabeled --unlabeled-count {len(unlabeled)}"
         extra = (f" PLUS {len(unlabeled)} unlabelled slices of covid_semiseg/unlabeled (random, seed 0) whose "
                  "weak labels were derived from its `pseudo_masks` (soft outputs of another published model, "
                  "Semi-Inf-Net; thresholded at 0.5): another model's opinion, not ground truth.")
+    if self_train:
+        command += f" --self-train {self_train['folder']}" + (f" --self-train-match {self_train['match']}"
+                                                              if self_train["match"] else "")
     common = (
         "Trained from per-region CTSS scores only (weak supervision; Xie et al., MedIA 86:102771, 2023). "
         f"Weak labels: CTSS (standard table) of the lesion fraction of {_region_text(parts)}; "
         "regions found in the 8-bit image by `lunglesion.weak.regions.lung_regions_2d`) derived from the masks of the "
         f"training part of covid_semiseg/train ({len(split['train'])} slices).{extra} No network saw a mask. "
         f"Validation part (masks used only to score): slices {', '.join(split['val'])}. "
-        f"Chain settings: {json.dumps(cfg)}. Trained on {device}"
+        f"Chain settings: {json.dumps(cfg)}. Chain trained on {device}"
         f"{'' if device.startswith('cuda') else ', torch.set_num_threads(1)'}.\n\n"
         f"Reproduce: `{command}`\n\n"
         "Figures (iou_* = pseudo-label IoU vs the true masks, train = the labelled training slices, "
-        "val = held-out slices; dice_final_* = final networks, dice_self_* = their self-trained students):"
-        "\n\n| metric | value |\n|---|---|\n" + table
+        "val = held-out slices; dice_final_* = the chain's final networks, dice_self_* = their self-trained "
+        "students):\n\n| metric | value |\n|---|---|\n" + table
         + f"\n\nDeviations from the paper: encoder widths base {cfg['base']} (paper 32), 2D chunks {cfg['chunk']} px, "
         f"Adam lr {cfg['lr']:g}, {cfg['epochs_dram']} dRAM epochs; maps calibrated to each network's own predicted "
-        "fraction before thresholding (both CAM and dRAM). Status against the issue's target: "
-        f"{_status(results['val_dice_' + shipped['dram']], results['val_dice_' + shipped['dram-cam']])}."
+        "fraction before thresholding (both CAM and dRAM). Status of `dram` against the issue's target: "
+        f"{_status(results['val_dice_final_dram'], results['val_dice_final_cam'])}."
         f"\n\nData licence: {DATA_LICENCE}.")
-    for name, title, desc in (
-            ("dram", "U-Net trained on dRAM + attention + CRF pseudo labels",
-             "Final network of the dRAM chain (dRAM with 8-neighbour attention -> dense CRF -> pseudo labels)."),
-            ("dram-cam", "U-Net trained on CAM + CRF pseudo labels (baseline)",
-             "Classic CAM weakly supervised baseline: same encoder, GAP regressor, same weak labels, "
-             "CAM > 0.5 of its maximum -> dense CRF -> pseudo labels -> the same final U-Net.")):
-        stage = shipped[name]
-        net = _load(out / FINAL_WEIGHTS[stage], final_network_2d())
+    models = [("dram", "final_dram", "U-Net trained on dRAM + attention + CRF pseudo labels",
+               "Final network of the dRAM chain (dRAM with 8-neighbour attention -> dense CRF -> pseudo labels)."),
+              ("dram-cam", "final_cam", "U-Net trained on CAM + CRF pseudo labels (baseline)",
+               "Classic CAM weakly supervised baseline: same encoder, GAP regressor, same weak labels, "
+               "CAM > 0.5 of its maximum -> dense CRF -> pseudo labels -> the same final U-Net.")]
+    if self_train:
+        dram, cam = results["val_dice_self_dram"], results["val_dice_self_cam"]
+        models.append(("dram-st", "self_dram", f"`dram` after {cfg['self_rounds']} rounds of self-training on unlabelled slices",
+                       f"The dRAM chain's final network after {cfg['self_rounds']} rounds of self-training "
+                       "(`lunglesion.weak.selftrain`): in each round the teacher (the final network, then the last "
+                       f"student) labelled the chain's training slices and up to {cfg['self_per_scan']} per scan of the "
+                       f"{self_train['slices']} unlabelled slices of {self_train['folder']}"
+                       f"{' whose names contain ' + repr(self_train['match']) if self_train['match'] else ''} "
+                       "(those where it marks at least 1 %), and a U-Net starting from its weights learned them for "
+                       f"{cfg['epochs_self']} epochs with the supervised recipe (multi-scale, augmentation, "
+                       "cosine schedule). The same stage lifts the CAM baseline's final network from "
+                       f"{results['val_dice_final_cam']:.3f} to {cam:.3f} (not shipped): {dram:.3f} is {dram / cam:.2f}x "
+                       "that, so self-training narrows the gap that dRAM's better pseudo labels open."))
+    for name, stage, title, desc in models:
+        net = final_network_2d(trained[stage])
         weights = f"{name}.pt"
         sha = export_weights(net, models_dir() / weights)
         card = _card(name, title, desc + "\n\n" + common)
         register(ModelEntry(
-            name=name, task="covid-infection-2d", description=desc,
+            name=name, task="covid-infection-2d", description=desc.split(":")[0] if stage.startswith("self") else desc,
             network="lunglesion.networks.unet:UNet", config=dict(FINAL_2D),
             input={"size": int(cfg["final_size"]), "classes": 1, "domain": "8-bit lung-window slice / 255"},
             weights=weights, sha256=sha, card=card,

@@ -53,7 +53,7 @@ SLICE_SIZE = 256
 DEFAULTS = {
     "2d": {"chunk": 96, "margin": 5, "base": 8, "grid": 64, "epochs_dram": 80, "epochs_cam": 60,
            "epochs_final": 60, "batch": 8, "lr": 1e-3, "crf_radius": 5, "final_size": SLICE_SIZE,
-           "lung_parts": 1, "epochs_self": 12, "self_per_scan": 20},
+           "lung_parts": 1, "epochs_self": 12, "self_per_scan": 20, "self_rounds": 2},
     "3d": {"chunk": 80, "margin": 3, "base": 32, "grid": 64, "epochs_dram": 300, "epochs_cam": 200,
            "epochs_final": 100, "batch": 2, "lr": 1e-4, "crf_radius": 2},
 }
@@ -61,9 +61,15 @@ MAP_KEYS = ("cam", "dram", "refined")
 FINAL_2D = {"in_channels": 1, "out_channels": 1, "base": 16, "depth": 4}
 
 
-def final_network_2d() -> UNet:
-    """The 2D chain's final segmentation network (the registered ``dram`` / ``dram-cam`` architecture)."""
-    return UNet(**FINAL_2D)
+def final_network_2d(weights: Path | None = None) -> UNet:
+    """The 2D chain's final segmentation network (the registered ``dram`` / ``dram-cam`` architecture),
+    optionally with the weights of a ``model.pt`` or a trainer's ``checkpoint.pt`` (then in eval mode)."""
+    network = UNet(**FINAL_2D)
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=False)
+        network.load_state_dict(state.get("model", state))
+        network.eval()
+    return network
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""Optional last stage of the 2D dRAM chain: one round of self-training on unlabelled slices.
+"""Optional last stage of the 2D dRAM chain: rounds of self-training on unlabelled slices.
 
-The chain's final network (the teacher) labels the chain's own training slices and the
-slices of an unlabelled folder (at most ``per_scan`` per scan, only those where it marks at
-least 1 % of the slice); a U-Net that starts from the teacher's weights then learns those
-pseudo masks with the supervised recipe of ``lunglesion train`` (multi-scale, augmentation,
-cosine schedule), monitored on a tenth of them. No mask is read anywhere in this stage.
+In each round a teacher (first the chain's final network, then the previous round's
+student) labels the chain's own training slices and the slices of an unlabelled folder (at
+most ``per_scan`` per scan, only those where it marks at least 1 % of the slice); a U-Net
+that starts from the teacher's weights then learns those pseudo masks with the supervised
+recipe of ``lunglesion train`` (multi-scale, augmentation, cosine schedule), monitored on a
+tenth of them. No mask is read anywhere in this stage.
 """
 
 from __future__ import annotations
@@ -72,24 +73,36 @@ def self_train(teacher: torch.nn.Module, teacher_weights: Path, images: dict[str
     return checkpoint
 
 
+def student_weights(run_dir: Path | str, stage: str, rounds: int) -> Path:
+    """Checkpoint of the last round's student of ``stage`` (``self_dram`` / ``self_cam``)."""
+    return Path(run_dir) / stage / f"round{rounds}" / "checkpoint.pt"
+
+
 def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[str, Path], device: str = "cpu",
                    resume: bool = True, log: Callable[[str], None] = print) -> dict[str, Path]:
     """Add the self-training stage to a finished 2D chain run: each final network of ``run_dir``
-    teaches a student on the chain's own training slices ``own`` plus ``unlabeled`` (both
-    ``{stem: image path}``); returns the students' checkpoints by stage."""
+    teaches ``self_rounds`` generations of students on the chain's own training slices ``own`` plus
+    ``unlabeled`` (both ``{stem: image path}``); returns the last students' checkpoints by stage.
+    The settings used are recorded in the run's ``config.json``."""
     import json
 
+    from lunglesion.io.atomic import atomic_output
     from lunglesion.weak.pipeline import DEFAULTS, final_network_2d
 
     run = Path(run_dir)
-    cfg = {**DEFAULTS["2d"], **json.loads((run / "config.json").read_text())}
+    recorded = json.loads((run / "config.json").read_text())
+    cfg = {**DEFAULTS["2d"], **recorded}
+    with atomic_output(run / "config.json") as tmp:
+        tmp.write_text(json.dumps({**recorded, **{k: cfg[k] for k in ("epochs_self", "self_per_scan", "self_rounds")}},
+                                  indent=2))
     students = {}
     for final, stage in STAGES:
-        teacher = final_network_2d()
-        teacher.load_state_dict(torch.load(run / final / "model.pt", map_location="cpu", weights_only=True))
-        students[stage] = self_train(teacher, run / final / "model.pt", {**own, **unlabeled}, run / stage,
-                                     int(cfg["final_size"]), int(cfg["epochs_self"]), per_scan=int(cfg["self_per_scan"]),
-                                     device=device, resume=resume, log=log)
+        weights = run / final / "model.pt"
+        for round_ in range(1, int(cfg["self_rounds"]) + 1):
+            weights = self_train(final_network_2d(weights), weights, {**own, **unlabeled}, run / stage / f"round{round_}",
+                                 int(cfg["final_size"]), int(cfg["epochs_self"]), per_scan=int(cfg["self_per_scan"]),
+                                 device=device, resume=resume, log=lambda m, s=stage: log(f"{s}: {m}"))
+        students[stage] = weights
     return students
 
 
