@@ -1,8 +1,10 @@
 """The covid_semiseg experiment: split, weak labels, the chain, scoring on held-out masks, registry.
 
 ``python -m lunglesion.weak.experiment --data ../shared/data/covid_semiseg/train --out runs/dram``
-reproduces the figures in the ``dram`` / ``dram-cam`` cards. Masks of the training part are
-read only to derive weak labels; masks of the validation part only score results.
+reproduces the figures in the ``dram`` / ``dram-cam`` cards (``--lung-parts``, ``--device cuda``
+and ``--budget`` as the cards say; ``--self-train DIR`` adds the students of ``dram-st``). Masks of
+the training part are read only to derive weak labels; masks of the validation part only score
+results; ``--rescore`` scores (and registers) a finished run without training.
 ``--unlabeled ../shared/data/covid_semiseg/unlabeled --unlabeled-count N`` adds N unlabelled
 slices whose weak labels are derived from ``pseudo_masks/`` (another model's output, not
 ground truth), as a hospital would add scored scans without voxel labels.

@@ -12,7 +12,7 @@ Stages (each writes ``OUT/<stage>/`` and is skipped when finished):
    applied identically to CAM and dRAM.
 4. ``final_dram`` / ``final_cam``: segmentation networks trained on the CRF pseudo labels
    (2D: U-Net on whole slices at ``final_size`` squared, 256 by default; 3D: the dRAM U-Net without attention on chunks).
-5. optional, 2D, with unlabelled slices: ``self_dram`` / ``self_cam``, one round of self-training
+5. optional, 2D, with unlabelled slices: ``self_dram`` / ``self_cam``, rounds of self-training
    of each final network (:mod:`lunglesion.weak.selftrain`).
 
 Masks are never read here. 2D cases are slices in [0, 1] (8-bit lung window / 255) resized

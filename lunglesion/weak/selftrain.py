@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from lunglesion.data.labelled2d import read_grey_unit
+from lunglesion.data.labelled2d import files_by_stem, read_grey_unit
 from lunglesion.data.pseudo_labels import MaskSource, add_pseudo_labelled
 from lunglesion.errors import EmptyInputError
 from lunglesion.inference.device import resolve_device
 from lunglesion.inference.slices import predict_slices
+from lunglesion.io.atomic import atomic_output
+from lunglesion.weak.pipeline import DEFAULTS, final_network_2d
 
 STUDENT_ARCHITECTURE = "unet"
 STAGES = (("final_dram", "self_dram"), ("final_cam", "self_cam"))
@@ -84,11 +87,6 @@ def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[st
     teaches ``self_rounds`` generations of students on the chain's own training slices ``own`` plus
     ``unlabeled`` (both ``{stem: image path}``); returns the last students' checkpoints by stage.
     The settings used are recorded in the run's ``config.json``."""
-    import json
-
-    from lunglesion.io.atomic import atomic_output
-    from lunglesion.weak.pipeline import DEFAULTS, final_network_2d
-
     run = Path(run_dir)
     recorded = json.loads((run / "config.json").read_text())
     cfg = {**DEFAULTS["2d"], **recorded}
@@ -108,8 +106,6 @@ def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[st
 
 def chain_images(data_dir: Path | str, weak_labels_csv: Path | str) -> dict[str, Path]:
     """``{stem: path}`` of the slices of ``data_dir/images`` that a weak-label CSV scores."""
-    from lunglesion.data.labelled2d import files_by_stem
-
     with Path(weak_labels_csv).open(newline="") as f:
         cases = {row["case"] for row in csv.DictReader(f)}
     return {stem: path for stem, path in files_by_stem(Path(data_dir) / "images").items() if stem in cases}
@@ -117,8 +113,6 @@ def chain_images(data_dir: Path | str, weak_labels_csv: Path | str) -> dict[str,
 
 def unlabeled_images(folder: Path | str, match: str = "") -> dict[str, Path]:
     """``{stem: path}`` of the slices in ``folder/images`` whose name contains ``match``."""
-    from lunglesion.data.labelled2d import files_by_stem
-
     return {stem: path for stem, path in files_by_stem(Path(folder) / "images").items() if match in path.name}
 
 
