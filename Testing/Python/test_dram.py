@@ -179,7 +179,7 @@ def test_weaklabels_cli_slices_and_volumes(shared_data, tmp_path, capsys) -> Non
     assert len(scores) == 6 and sorted(scores.values()) == [0, 0, 0, 0, 0, 1]
 
 
-def test_train_cli_runs_the_chain_on_the_regions_of_the_csv(shared_data, tmp_path) -> None:
+def test_train_cli_runs_the_chain_on_the_regions_of_the_csv(shared_data, tmp_path, capsys) -> None:
     import json
 
     from lunglesion.cli.main import main
@@ -193,6 +193,16 @@ def test_train_cli_runs_the_chain_on_the_regions_of_the_csv(shared_data, tmp_pat
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["lung_parts"] == 2 and config["device"] == "cpu (cpu)" and config["base"] == 2
     assert all((tmp_path / "run" / stage / "model.pt").exists() for stage in ("dram", "cam", "final_dram", "final_cam"))
+    # self-training on unlabelled slices: a teacher this weak marks no lesion, which is said in one line
+    unlabeled = tmp_path / "unlabeled" / "images"
+    unlabeled.mkdir(parents=True)
+    for image in sorted((shared_data / "covid_semiseg" / "unlabeled" / "images").glob("*radiopaedia*"))[:6]:
+        (unlabeled / image.name).symlink_to(image)
+    assert main(["train", "--model", "dram", "--data", str(folder), "--weak-labels", str(tmp_path / "scores.csv"),
+                 "--out", str(tmp_path / "run"), "--device", "cpu", "--dram-settings", json.dumps(settings),
+                 "--unlabeled", str(unlabeled.parent), "--resume"]) == 2
+    assert "too few to self-train on" in capsys.readouterr().err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["self_rounds"] == 2
     pseudo = np.load(tmp_path / "run" / "pseudo" / "0.npz")["crf_dram"]
     assert pseudo.shape == (256, 256) and pseudo.any()
 
