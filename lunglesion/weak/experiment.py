@@ -27,7 +27,7 @@ from lunglesion.io.atomic import atomic_output
 from lunglesion.metrics import dice, iou
 from lunglesion.registry import ModelEntry, export_weights, models_dir, register
 from lunglesion.weak.pipeline import (DEFAULTS, FINAL_2D, _resize, case_2d, chunk_maps, final_network_2d,
-                                      make_chunks, paste, pseudo_labels, train_from_scores)
+                                      make_chunks, network_size, paste, pseudo_labels, train_from_scores)
 from lunglesion.weak.selftrain import student_weights, unlabeled_images
 from lunglesion.weak.weaklabels import rows_2d, write_weak_labels
 
@@ -66,7 +66,7 @@ def score(data: Path, out: Path, stems: list[str], part: str) -> dict[str, float
                 full = _resize(lab.astype(np.uint8), truth.shape, "nearest").astype(bool)
                 scores.setdefault(f"iou_{key}", []).append(iou(full, truth))
         for key, net in finals.items():
-            pred = predict_slices(net, [image], int(cfg["final_size"]))[0] > 0.5
+            pred = predict_slices(net, [image], network_size(cfg, key))[0] > 0.5
             scores.setdefault(f"dice_{key}", []).append(dice(pred, truth))
     return {f"{part}_{k}": float(np.mean(v)) for k, v in scores.items()}
 
@@ -172,7 +172,7 @@ def register_2d(out: Path) -> None:
         register(ModelEntry(
             name=name, task="covid-infection-2d", description=desc.split(":")[0] if stage.startswith("self") else desc,
             network="lunglesion.networks.unet:UNet", config=dict(FINAL_2D),
-            input={"size": int(cfg["final_size"]), "classes": 1, "domain": "8-bit lung-window slice / 255"},
+            input={"size": network_size(cfg, stage), "classes": 1, "domain": "8-bit lung-window slice / 255"},
             weights=weights, sha256=sha, card=card,
             metrics={"val_dice": round(results[f"val_dice_{stage}"], 4),
                      **{k: round(v, 4) for k, v in results.items() if k.startswith(("val_", "train_iou"))}},

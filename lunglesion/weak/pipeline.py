@@ -53,12 +53,18 @@ SLICE_SIZE = 256
 DEFAULTS = {
     "2d": {"chunk": 96, "margin": 5, "base": 8, "grid": 64, "epochs_dram": 80, "epochs_cam": 60,
            "epochs_final": 60, "batch": 8, "lr": 1e-3, "crf_radius": 5, "final_size": SLICE_SIZE,
-           "lung_parts": 1, "epochs_self": 12, "self_per_scan": 20, "self_rounds": 2},
+           "lung_parts": 1, "epochs_self": 12, "self_per_scan": 20, "self_rounds": 2,
+           "self_size": SLICE_SIZE},
     "3d": {"chunk": 80, "margin": 3, "base": 32, "grid": 64, "epochs_dram": 300, "epochs_cam": 200,
            "epochs_final": 100, "batch": 2, "lr": 1e-4, "crf_radius": 2},
 }
 MAP_KEYS = ("cam", "dram", "refined")
 FINAL_2D = {"in_channels": 1, "out_channels": 1, "base": 16, "depth": 4}
+
+
+def network_size(cfg: dict, stage: str) -> int:
+    """Input size of a 2D run's final network (``final_*``) or self-trained student (``self_*``)."""
+    return int(cfg["self_size"] if stage.startswith("self") else cfg["final_size"])
 
 
 def final_network_2d(weights: Path | None = None) -> UNet:

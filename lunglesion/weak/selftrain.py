@@ -25,7 +25,7 @@ from lunglesion.errors import EmptyInputError
 from lunglesion.inference.device import resolve_device
 from lunglesion.inference.slices import predict_slices
 from lunglesion.io.atomic import atomic_output
-from lunglesion.weak.pipeline import DEFAULTS, final_network_2d
+from lunglesion.weak.pipeline import DEFAULTS, final_network_2d, network_size
 
 STUDENT_ARCHITECTURE = "unet"
 STAGES = (("final_dram", "self_dram"), ("final_cam", "self_cam"))
@@ -44,8 +44,11 @@ def network_masks(network: torch.nn.Module, size: int, device: str = "cpu", thre
 
 def self_train(teacher: torch.nn.Module, teacher_weights: Path, images: dict[str, Path], out_dir: Path,
                size: int, epochs: int, lr: float = 3e-4, per_scan: int = 20, device: str = "cpu",
-               resume: bool = True, log: Callable[[str], None] = print, seed: int = 0) -> Path:
+               resume: bool = True, log: Callable[[str], None] = print, seed: int = 0,
+               teacher_size: int | None = None) -> Path:
     """Train a student on ``teacher``'s masks of ``images`` (``{stem: path}``); returns its checkpoint.
+
+    The student trains at ``size`` px; the teacher runs at ``teacher_size`` (default: the same).
 
     Skipped when ``out_dir`` holds a finished run (``val_metrics.json``) and ``resume`` is set;
     an unfinished one continues from its checkpoint.
@@ -59,7 +62,7 @@ def self_train(teacher: torch.nn.Module, teacher_weights: Path, images: dict[str
         return checkpoint
     data = out_dir / "data"
     if not (resume and (data / "done").exists()):
-        count = add_pseudo_labelled(images, data, network_masks(teacher, size, device), per_scan, seed=seed)
+        count = add_pseudo_labelled(images, data, network_masks(teacher, teacher_size or size, device), per_scan, seed=seed)
         if count < 2:
             raise EmptyInputError(f"{out_dir.name}: the teacher marks lesion (>= 1 %) on {count} of {len(images)} "
                                   "slices: too few to self-train on")
@@ -91,15 +94,16 @@ def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[st
     recorded = json.loads((run / "config.json").read_text())
     cfg = {**DEFAULTS["2d"], **recorded}
     with atomic_output(run / "config.json") as tmp:
-        tmp.write_text(json.dumps({**recorded, **{k: cfg[k] for k in ("epochs_self", "self_per_scan", "self_rounds")}},
-                                  indent=2))
+        tmp.write_text(json.dumps({**recorded, **{k: cfg[k] for k in ("epochs_self", "self_per_scan", "self_rounds",
+                                                                       "self_size")}}, indent=2))
     students = {}
     for final, stage in STAGES:
         weights = run / final / "model.pt"
         for round_ in range(1, int(cfg["self_rounds"]) + 1):
             weights = self_train(final_network_2d(weights), weights, {**own, **unlabeled}, run / stage / f"round{round_}",
-                                 int(cfg["final_size"]), int(cfg["epochs_self"]), per_scan=int(cfg["self_per_scan"]),
-                                 device=device, resume=resume, log=lambda m, s=stage: log(f"{s}: {m}"))
+                                 network_size(cfg, stage), int(cfg["epochs_self"]), per_scan=int(cfg["self_per_scan"]),
+                                 device=device, resume=resume, log=lambda m, s=stage: log(f"{s}: {m}"),
+                                 teacher_size=network_size(cfg, final if round_ == 1 else stage))
         students[stage] = weights
     return students
 
