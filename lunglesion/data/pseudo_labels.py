@@ -61,6 +61,11 @@ def teacher_masks(model: str, device: str = "auto", threshold: float = 0.5) -> M
     return source
 
 
+def _make_set_folders(out: Path) -> None:
+    for folder in ("images", "masks", "edges"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+
+
 def build_merged_set(labelled: Path, unlabeled: Path, out: Path, per_case: int = 12,
                      min_fraction: float = 0.01, seed: int = 0, exclude: set[str] | None = None,
                      masks: MaskSource | None = None) -> int:
@@ -70,8 +75,7 @@ def build_merged_set(labelled: Path, unlabeled: Path, out: Path, per_case: int =
     ``masks`` gives the pseudo mask of an unlabelled slice (default: the shipped ``pseudo_masks``).
     """
     masks = masks or shipped_pseudo_masks(unlabeled)
-    for folder in ("images", "masks", "edges"):
-        (out / folder).mkdir(parents=True, exist_ok=True)
+    _make_set_folders(out)
     count = 0
     for stem, image_path, mask_path in list_pairs(labelled):
         if exclude and stem in exclude:
@@ -88,8 +92,7 @@ def add_pseudo_labelled(images: dict[str, Path], out: Path, masks: MaskSource, p
     """Write up to ``per_case`` of ``images`` (``{stem: path}``) per scan (stem without its trailing
     ``_N``), each with its pseudo mask and edges, into ``out/images|masks|edges``, skipping slices
     whose mask covers less than ``min_fraction``; returns the count."""
-    for folder in ("images", "masks", "edges"):
-        (out / folder).mkdir(parents=True, exist_ok=True)
+    _make_set_folders(out)
     count = 0
     by_case: dict[str, list[tuple[str, Path]]] = defaultdict(list)
     for stem, image_path in images.items():

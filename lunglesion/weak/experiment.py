@@ -59,7 +59,7 @@ def score(data: Path, out: Path, stems: list[str], part: str) -> dict[str, float
         image_path, mask_path = pairs[stem]
         image, truth = read_grey_unit(image_path), read_label_png(mask_path).astype(bool)
         if maps is not None:
-            case = case_2d(stem, image, lung_parts=int(cfg.get("lung_parts", 1)))
+            case = case_2d(stem, image, lung_parts=int(cfg["lung_parts"]))
             chunks = make_chunks(case, cfg["chunk"], cfg["margin"])
             labels = pseudo_labels(case, paste(case, chunks, chunk_maps(*maps, chunks)))
             for key, lab in labels.items():
@@ -116,7 +116,7 @@ def register_2d(out: Path) -> None:
     unlabeled = split.get("unlabeled", [])
     self_train = split.get("self_train") if "self_dram" in trained else None
     budget = {k: cfg[k] for k in ("base", "epochs_dram", "epochs_cam", "epochs_final", "final_size")}
-    parts, device = int(cfg.get("lung_parts", 1)), cfg.get("device", "cpu")
+    parts, device = int(cfg["lung_parts"]), cfg.get("device", "cpu")
     options = (f" --lung-parts {parts}" if parts > 1 else "") + (" --device cuda" if device.startswith("cuda") else "")
     command = COMMAND.format(budget=json.dumps(budget), out=out.as_posix(), options=options)
     table = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(results.items()))
@@ -146,16 +146,18 @@ def register_2d(out: Path) -> None:
         "fraction before thresholding (both CAM and dRAM). Status of `dram` against the issue's target: "
         f"{_status(results['val_dice_final_dram'], results['val_dice_final_cam'])}."
         f"\n\nData licence: {DATA_LICENCE}.")
-    models = [("dram", "final_dram", "U-Net trained on dRAM + attention + CRF pseudo labels",
-               "Final network of the dRAM chain (dRAM with 8-neighbour attention -> dense CRF -> pseudo labels)."),
-              ("dram-cam", "final_cam", "U-Net trained on CAM + CRF pseudo labels (baseline)",
-               "Classic CAM weakly supervised baseline: same encoder, GAP regressor, same weak labels, "
-               "CAM > 0.5 of its maximum -> dense CRF -> pseudo labels -> the same final U-Net.")]
+    dram_desc = "Final network of the dRAM chain (dRAM with 8-neighbour attention -> dense CRF -> pseudo labels)."
+    cam_desc = ("Classic CAM weakly supervised baseline: same encoder, GAP regressor, same weak labels, "
+                "CAM > 0.5 of its maximum -> dense CRF -> pseudo labels -> the same final U-Net.")
+    # (name, stage, card title, registry description, card introduction)
+    models = [("dram", "final_dram", "U-Net trained on dRAM + attention + CRF pseudo labels", dram_desc, dram_desc),
+              ("dram-cam", "final_cam", "U-Net trained on CAM + CRF pseudo labels (baseline)", cam_desc, cam_desc)]
     if self_train:
         dram, cam = results["val_dice_self_dram"], results["val_dice_self_cam"]
+        summary = (f"The dRAM chain's final network after {cfg['self_rounds']} rounds of self-training "
+                   "(`lunglesion.weak.selftrain`)")
         models.append(("dram-st", "self_dram", f"`dram` after {cfg['self_rounds']} rounds of self-training on unlabelled slices",
-                       f"The dRAM chain's final network after {cfg['self_rounds']} rounds of self-training "
-                       "(`lunglesion.weak.selftrain`): in each round the teacher (the final network, then the last "
+                       summary, summary + ": in each round the teacher (the final network, then the last "
                        f"student) labelled the chain's training slices and up to {cfg['self_per_scan']} per scan of the "
                        f"{self_train['slices']} unlabelled slices of {self_train['folder']}"
                        f"{' whose names contain ' + repr(self_train['match']) if self_train['match'] else ''} "
@@ -164,13 +166,13 @@ def register_2d(out: Path) -> None:
                        "cosine schedule). The same stage lifts the CAM baseline's final network from "
                        f"{results['val_dice_final_cam']:.3f} to {cam:.3f} (not shipped): {dram:.3f} is {dram / cam:.2f}x "
                        "that, so self-training narrows the gap that dRAM's better pseudo labels open."))
-    for name, stage, title, desc in models:
+    for name, stage, title, description, intro in models:
         net = final_network_2d(trained[stage])
         weights = f"{name}.pt"
         sha = export_weights(net, models_dir() / weights)
-        card = _card(name, title, desc + "\n\n" + common)
+        card = _card(name, title, intro + "\n\n" + common)
         register(ModelEntry(
-            name=name, task="covid-infection-2d", description=desc.split(":")[0] if stage.startswith("self") else desc,
+            name=name, task="covid-infection-2d", description=description,
             network="lunglesion.networks.unet:UNet", config=dict(FINAL_2D),
             input={"size": network_size(cfg, stage), "classes": 1, "domain": "8-bit lung-window slice / 255"},
             weights=weights, sha256=sha, card=card,

@@ -414,7 +414,7 @@ def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
     lung; 3D: volumes in ``DATA``)."""
     from lunglesion.data.labelled2d import files_by_stem, read_grey_unit
     from lunglesion.io import read_image, read_labelmap
-    from lunglesion.weak.regions import regions_from_ct, regions_from_lobes
+    from lunglesion.weak.regions import volume_regions
 
     data_dir = Path(data_dir)
     folder = data_dir / "images" if variant == "2d" else data_dir
@@ -434,10 +434,7 @@ def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
             cases.append(case_2d(name, read_grey_unit(files[name]), regions, lung_parts))
             continue
         image: Image = read_image(files[name])
-        if name in region_files:
-            region_image, names = regions_from_lobes(read_labelmap(region_files[name]))
-        else:
-            region_image, names = regions_from_ct(image)
+        region_image, names = volume_regions(image, region_files.get(name))
         cases.append(case_3d(name, np.asarray(image.array), np.asarray(region_image.array), names,
                              image.spacing[::-1]))
     return cases

@@ -24,6 +24,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import ndimage
 
@@ -175,3 +177,13 @@ def regions_from_ct(image: Image) -> tuple[Image, dict[int, str]]:
     from lunglesion.lungmask import segment_lungs
 
     return regions_from_lungs(segment_lungs(image))
+
+
+def volume_regions(image: Image, lobe_map_file: Path | None = None) -> tuple[Image, dict[int, str]]:
+    """Regions of a HU volume: the lobes of its lobe map file (values 1-5) when there is one, else
+    the lung thirds of :func:`regions_from_ct`."""
+    if lobe_map_file is None:
+        return regions_from_ct(image)
+    from lunglesion.io import read_labelmap
+
+    return regions_from_lobes(read_labelmap(lobe_map_file))

@@ -67,7 +67,7 @@ def labelled_volumes(volumes: Path | str, masks: Path | str, regions: Path | str
     ``regions`` (values 1-5), else the lung thirds of the classical lung mask."""
     from lunglesion.io import read_image, read_labelmap
     from lunglesion.weak.pipeline import volume_files
-    from lunglesion.weak.regions import regions_from_ct, regions_from_lobes
+    from lunglesion.weak.regions import volume_regions
 
     images, labels = volume_files(Path(volumes)), volume_files(Path(masks))
     lobes = volume_files(Path(regions)) if regions else {}
@@ -78,7 +78,7 @@ def labelled_volumes(volumes: Path | str, masks: Path | str, regions: Path | str
         image, label = read_image(images[case]), read_labelmap(labels[case])
         if not image.same_geometry(label):
             raise InputError(f"case {case}: the label map's grid differs from the volume's")
-        region_map, names = regions_from_lobes(read_labelmap(lobes[case])) if case in lobes else regions_from_ct(image)
+        region_map, names = volume_regions(image, lobes.get(case))
         yield case, region_map, label, names
 
 
