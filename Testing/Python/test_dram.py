@@ -165,7 +165,11 @@ def test_weaklabels_cli_slices_and_volumes(shared_data, tmp_path, capsys) -> Non
     out = tmp_path / "bands.csv"
     assert main(["weaklabels", str(shared_data / "covid_semiseg" / "train"), "-o", str(out),
                  "--table", "paper_code", "--kind", "interval", "--lung-parts", "2"]) == 0
-    assert "200 regions of 50 cases" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "200 regions of 50 cases" in printed
+    # about a quarter of the lesion (dense consolidation against the chest wall) lies outside the lung regions
+    coverage = int(printed.split("% of the lesion pixels lie in the scored regions")[0].split()[-1])
+    assert 65 <= coverage <= 90
     labels = read_weak_labels(out)
     assert {region for _, region in labels} == {"lung1_1", "lung1_2", "lung2_1", "lung2_2"}
     assert {(label.low, label.high) for label in labels.values()} <= set(ctss.TABLES["paper_code"].values())
@@ -234,6 +238,37 @@ def test_self_training_learns_the_teachers_masks_not_the_true_ones(shared_data, 
     messages.clear()
     self_train(teacher, teacher_weights, images, tmp_path / "self", size=32, epochs=1, log=messages.append)
     assert messages == ["self: finished earlier"]
+
+
+def test_interval_threshold_puts_the_marked_share_in_the_interval() -> None:
+    from lunglesion.weak.losses import interval_threshold
+
+    values = torch.linspace(0, 1, 1001)  # 50 % at or above 0.5
+    assert interval_threshold(values, 0.25, 0.75).item() == 0.5  # already inside: unchanged
+    below = interval_threshold(values, 0.75, 1.0)  # too little marked: lowered to mark 75 %
+    assert (values >= below).float().mean().item() == pytest.approx(0.75, abs=0.002)
+    above = interval_threshold(values, 0.0, 0.05)  # too much: raised to mark 5 %
+    assert (values >= above).float().mean().item() == pytest.approx(0.05, abs=0.002)
+    assert not (values >= interval_threshold(values, 0.0, 0.0)).any()  # score 0: nothing
+
+
+def test_teacher_masks_fitted_to_weak_labels_on_a_real_slice(shared_data) -> None:
+    from lunglesion.data.labelled2d import read_grey_unit
+    from lunglesion.weak.selftrain import fitted_mask
+    from lunglesion.weak.weaklabels import WeakLabel
+
+    image = read_grey_unit(shared_data / "covid_semiseg" / "train" / "images" / "13.jpg")
+    probability = np.random.default_rng(0).random(image.shape).astype(np.float32)
+    labels = {"lung1_1": WeakLabel(0.05, 0.25, 2), "lung1_2": WeakLabel(0.0, 0.0, 0),
+              "lung2_3": WeakLabel(0.75, 1.0, 5)}
+    mask = fitted_mask(probability, image, labels, lung_parts=3)
+    regions = lung_regions_2d(image, 3)
+    names = {name: value for value, name in lung2d_names(3).items()}
+    assert mask[regions == names["lung1_1"]].mean() == pytest.approx(0.25, abs=0.01)  # 50 % cut to the bound
+    assert not mask[regions == names["lung1_2"]].any()
+    assert mask[regions == names["lung2_3"]].mean() == pytest.approx(0.75, abs=0.01)
+    unscored = ~np.isin(regions, [names[n] for n in labels])
+    assert np.array_equal(mask[unscored], probability[unscored] >= 0.5)  # elsewhere the plain 0.5 threshold
 
 
 def test_bad_weak_label_file(tmp_path) -> None:

@@ -85,3 +85,13 @@ def test_training_on_cuda_without_a_gpu_says_so(small_set: Path, tmp_path: Path)
     cfg.device = "cuda"
     with pytest.raises(LungLesionError, match="no CUDA GPU is available"):
         SupervisedTrainer(cfg, log=lambda m: None)
+
+
+def test_training_on_too_few_slices_says_so(small_set: Path, tmp_path: Path) -> None:
+    two = tmp_path / "two"
+    for folder in ("images", "masks", "edges"):
+        (two / folder).mkdir(parents=True)
+        for path in sorted((small_set / folder).iterdir())[:2]:
+            shutil.copy(path, two / folder / path.name)
+    with pytest.raises(LungLesionError, match="1 training slice\\(s\\) after the validation split"):
+        SupervisedTrainer(_config(two, tmp_path / "out", 1), log=lambda m: None)

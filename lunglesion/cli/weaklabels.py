@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lunglesion.weak.weaklabels import derive_weak_labels, labelled_volumes
+    from lunglesion.weak.weaklabels import derive_weak_labels, labelled_volumes, lesion_coverage
 
     labelled = (labelled_volumes(args.labelled, args.masks, args.regions) if args.masks
                 else Path(args.labelled))
@@ -34,4 +34,8 @@ def run(args: argparse.Namespace) -> int:
                               lung_parts=args.lung_parts)
     cases = len({row["case"] for row in rows})
     print(f"wrote {args.output}: {len(rows)} regions of {cases} cases")
+    coverage = lesion_coverage(rows)
+    if coverage is not None:
+        print(f"{100 * coverage:.0f} % of the lesion pixels lie in the scored regions; the rest (e.g. dense "
+              "consolidation that the lung mask leaves out) is invisible to the weak labels")
     return 0

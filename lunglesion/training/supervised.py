@@ -21,11 +21,14 @@ from lunglesion import losses
 from lunglesion.data.augment import AugmentConfig, augment_batch
 from lunglesion.data.labelled2d import Sample2D, list_pairs, load_labelled_set, read_label_png
 from lunglesion.data.splits import split_stems
+from lunglesion.errors import EmptyInputError
 from lunglesion.inference.device import resolve_device
 from lunglesion.inference.slices import predict_slices
 from lunglesion.networks.catalog import Architecture, get_architecture
 from lunglesion.training.checkpoint import load_checkpoint, save_checkpoint, seed_everything
 from lunglesion.training.history import CsvHistory
+
+MIN_TRAIN_SLICES = 2  # a training batch needs two slices (BatchNorm)
 
 SEG_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "structure": losses.structure_loss,
@@ -96,6 +99,9 @@ class SupervisedTrainer:
             self.val_stems = [s for s, _, _ in list_pairs(Path(cfg.val_data), mask_folder)]
         else:
             self.train_stems, self.val_stems = split_stems(stems, cfg.val_fraction, cfg.seed)
+        if len(self.train_stems) < MIN_TRAIN_SLICES:
+            raise EmptyInputError(f"{cfg.data}: {len(self.train_stems)} training slice(s) after the validation split; "
+                                  f"training needs at least {MIN_TRAIN_SLICES} (batches of two or more)")
         (self.out_dir / "split.json").write_text(json.dumps(
             {"data": cfg.data, "val_data": cfg.val_data or cfg.data, "seed": cfg.seed,
              "train": self.train_stems, "val": self.val_stems}, indent=1))
@@ -157,7 +163,7 @@ class SupervisedTrainer:
         total, batches = 0.0, 0
         for start in range(0, len(order), self.cfg.batch_size):
             idx = order[start:start + self.cfg.batch_size]
-            if len(idx) < 2:  # BatchNorm on pooled attention features needs two samples
+            if len(idx) < MIN_TRAIN_SLICES:  # BatchNorm on pooled attention features needs two samples
                 continue
             scale = self.cfg.multiscale[int(torch.randint(len(self.cfg.multiscale), (1,), generator=self.generator))]
             side = max(32, int(round(self.size * scale / 32)) * 32)

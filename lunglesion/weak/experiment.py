@@ -76,6 +76,7 @@ DATA_LICENCE = ("COVID-SemiSeg / MedSeg COVID-19 CT segmentation data: non-comme
 COMMAND = ("OMP_NUM_THREADS=1 python -m lunglesion.weak.experiment --data ../shared/data/covid_semiseg/train "
            "--out {out} --budget '{budget}'{options} --register")
 BAND_COUNT = {2: "two", 3: "three", 4: "four"}
+FITTED_TEXT = " (its mask of each scored lung region fitted into the region's weak-label interval)"
 
 
 def _region_text(parts: int) -> str:
@@ -158,7 +159,9 @@ def register_2d(out: Path) -> None:
                    "(`lunglesion.weak.selftrain`)")
         models.append(("dram-st", "self_dram", f"`dram` after {cfg['self_rounds']} rounds of self-training on unlabelled slices",
                        summary, summary + ": in each round the teacher (the final network, then the last "
-                       f"student) labelled the chain's training slices and up to {cfg['self_per_scan']} per scan of the "
+                       "student) labelled the chain's training slices"
+                       f"{FITTED_TEXT if cfg['self_fit'] else ''}"
+                       f" and up to {cfg['self_per_scan']} per scan of the "
                        f"{self_train['slices']} unlabelled slices of {self_train['folder']}"
                        f"{' whose names contain ' + repr(self_train['match']) if self_train['match'] else ''} "
                        "(those where it marks at least 1 %), and a U-Net starting from its weights learned them for "

@@ -58,6 +58,22 @@ def fraction_threshold(values: torch.Tensor, fraction: float) -> torch.Tensor:
     return torch.clamp(t, max=0.5)
 
 
+def interval_threshold(values: torch.Tensor, low: float, high: float, threshold: float = 0.5) -> torch.Tensor:
+    """The threshold nearest ``threshold`` at which the share of ``values`` at or above it lies in
+    ``[low, high]`` (a region's weak-label interval): ``threshold`` itself when it already does, else
+    the quantile that marks the nearer bound; above every value when ``high`` is 0."""
+    t = torch.as_tensor(threshold, dtype=torch.float32, device=values.device)
+    if values.numel() == 0:
+        return t
+    if high <= 0:
+        return values.max().float() + 1
+    share = float((values >= t).float().mean())
+    if low <= share <= high:
+        return t
+    target = low if share < low else high
+    return torch.quantile(values.float(), 1.0 - target)
+
+
 def refinement_loss(refined_logits: torch.Tensor, dram_logits: torch.Tensor, region: torch.Tensor,
                     prior: torch.Tensor, zero_label: torch.Tensor, bootstrap: float = 0.1) -> torch.Tensor:
     """Class-balanced BCE with bootstrapping on the refined map (mean over the batch).

@@ -54,7 +54,7 @@ DEFAULTS = {
     "2d": {"chunk": 96, "margin": 5, "base": 8, "grid": 64, "epochs_dram": 80, "epochs_cam": 60,
            "epochs_final": 60, "batch": 8, "lr": 1e-3, "crf_radius": 5, "final_size": SLICE_SIZE,
            "lung_parts": 1, "epochs_self": 12, "self_per_scan": 20, "self_rounds": 2,
-           "self_size": SLICE_SIZE},
+           "self_size": SLICE_SIZE, "self_fit": True},
     "3d": {"chunk": 80, "margin": 3, "base": 32, "grid": 64, "epochs_dram": 300, "epochs_cam": 200,
            "epochs_final": 100, "batch": 2, "lr": 1e-4, "crf_radius": 2},
 }
@@ -464,6 +464,6 @@ def train_from_scores(data_dir: Path | str, weak_labels_csv: Path | str, out_dir
         from lunglesion.weak.selftrain import chain_images, self_train_run
 
         own = chain_images(data_dir, weak_labels_csv)
-        paths.update(self_train_run(out_dir, own, unlabeled, device, resume, log))
+        paths.update(self_train_run(out_dir, own, unlabeled, device, resume, log, labels=labels))
     return paths
 

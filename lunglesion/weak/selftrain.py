@@ -2,7 +2,10 @@
 
 In each round a teacher (first the chain's final network, then the previous round's
 student) labels the chain's own training slices and the slices of an unlabelled folder (at
-most ``per_scan`` per scan, only those where it marks at least 1 % of the slice); a U-Net
+most ``per_scan`` per scan, only those where it marks at least 1 % of the slice). On the
+chain's own slices the teacher's mask of each scored lung region is fitted into the region's
+weak-label interval (``self_fit``, :func:`fitted_mask`): the weak labels that trained the chain
+keep correcting its students. A U-Net
 that starts from the teacher's weights then learns those pseudo masks with the supervised
 recipe of ``lunglesion train`` (multi-scale, augmentation, cosine schedule), monitored on a
 tenth of them. No mask is read anywhere in this stage.
@@ -25,19 +28,50 @@ from lunglesion.errors import EmptyInputError
 from lunglesion.inference.device import resolve_device
 from lunglesion.inference.slices import predict_slices
 from lunglesion.io.atomic import atomic_output
+from lunglesion.weak.ctss import TABLES
+from lunglesion.weak.losses import interval_threshold
 from lunglesion.weak.pipeline import DEFAULTS, final_network_2d, network_size
+from lunglesion.weak.regions import lung2d_names, lung_regions_2d
+from lunglesion.weak.weaklabels import WeakLabel, read_weak_labels
+
+WeakLabels = dict[tuple[str, str], WeakLabel]
 
 STUDENT_ARCHITECTURE = "unet"
 STAGES = (("final_dram", "self_dram"), ("final_cam", "self_cam"))
 
 
-def network_masks(network: torch.nn.Module, size: int, device: str = "cpu", threshold: float = 0.5) -> MaskSource:
-    """Pseudo masks of a binary 2D network run at ``size`` px (no test-time augmentation)."""
+def fitted_mask(probability: np.ndarray, image: np.ndarray, labels: dict[str, WeakLabel], lung_parts: int,
+                threshold: float = 0.5) -> np.ndarray:
+    """``probability >= threshold``, except in each lung region of ``image`` (:func:`lung_regions_2d`)
+    that ``labels`` (``{region name: weak label}``) scores: there the threshold that puts the
+    region's marked share into the label's interval (:func:`interval_threshold`)."""
+    mask = probability >= threshold
+    regions = lung_regions_2d(image, lung_parts)
+    for value, name in lung2d_names(lung_parts).items():
+        inside = regions == value
+        if name in labels and inside.any():
+            values = probability[inside]
+            cut = interval_threshold(torch.from_numpy(values), labels[name].low, labels[name].high, threshold)
+            mask[inside] = values >= float(cut)
+    return mask
+
+
+def network_masks(network: torch.nn.Module, size: int, device: str = "cpu", threshold: float = 0.5,
+                  labels: WeakLabels | None = None, lung_parts: int = 1) -> MaskSource:
+    """Pseudo masks of a binary 2D network run at ``size`` px (no test-time augmentation); on the
+    slices that the weak ``labels`` score, fitted to them (:func:`fitted_mask`)."""
     dev = resolve_device(device)
     network = network.to(dev).eval()
+    by_case: dict[str, dict[str, WeakLabel]] = {}
+    for (case, region), label in (labels or {}).items():
+        by_case.setdefault(case, {})[region] = label
 
     def source(stem: str, image_path: Path) -> np.ndarray:
-        return predict_slices(network, [read_grey_unit(image_path)], size, device=dev)[0] >= threshold
+        image = read_grey_unit(image_path)
+        probability = predict_slices(network, [image], size, device=dev)[0]
+        if stem in by_case:
+            return fitted_mask(probability, image, by_case[stem], lung_parts, threshold)
+        return probability >= threshold
 
     return source
 
@@ -45,15 +79,17 @@ def network_masks(network: torch.nn.Module, size: int, device: str = "cpu", thre
 def self_train(teacher: torch.nn.Module, teacher_weights: Path, images: dict[str, Path], out_dir: Path,
                size: int, epochs: int, lr: float = 3e-4, per_scan: int = 20, device: str = "cpu",
                resume: bool = True, log: Callable[[str], None] = print, seed: int = 0,
-               teacher_size: int | None = None) -> Path:
+               teacher_size: int | None = None, labels: WeakLabels | None = None, lung_parts: int = 1) -> Path:
     """Train a student on ``teacher``'s masks of ``images`` (``{stem: path}``); returns its checkpoint.
 
     The student trains at ``size`` px; the teacher runs at ``teacher_size`` (default: the same).
+    Masks of slices that the weak ``labels`` score (regions: ``lung_parts`` bands per lung) are
+    fitted to them (:func:`fitted_mask`).
 
     Skipped when ``out_dir`` holds a finished run (``val_metrics.json``) and ``resume`` is set;
     an unfinished one continues from its checkpoint.
     """
-    from lunglesion.training.supervised import SupervisedTrainer, TrainConfig
+    from lunglesion.training.supervised import MIN_TRAIN_SLICES, SupervisedTrainer, TrainConfig
 
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = out_dir / "checkpoint.pt"
@@ -62,8 +98,9 @@ def self_train(teacher: torch.nn.Module, teacher_weights: Path, images: dict[str
         return checkpoint
     data = out_dir / "data"
     if not (resume and (data / "done").exists()):
-        count = add_pseudo_labelled(images, data, network_masks(teacher, teacher_size or size, device), per_scan, seed=seed)
-        if count < 2:
+        masks = network_masks(teacher, teacher_size or size, device, labels=labels, lung_parts=lung_parts)
+        count = add_pseudo_labelled(images, data, masks, per_scan, seed=seed)
+        if count < MIN_TRAIN_SLICES + 1:  # and one to monitor
             raise EmptyInputError(f"{out_dir.name}: the teacher marks lesion (>= 1 %) on {count} of {len(images)} "
                                   "slices: too few to self-train on")
         (data / "done").write_text(f"{count}\n")
@@ -85,25 +122,29 @@ def student_weights(run_dir: Path | str, stage: str, rounds: int) -> Path:
 
 
 def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[str, Path], device: str = "cpu",
-                   resume: bool = True, log: Callable[[str], None] = print) -> dict[str, Path]:
+                   resume: bool = True, log: Callable[[str], None] = print, labels: WeakLabels | None = None,
+                   stages: tuple[str, ...] = ("self_dram", "self_cam"), seed: int = 0) -> dict[str, Path]:
     """Add the self-training stage to a finished 2D chain run: each final network of ``run_dir``
     teaches ``self_rounds`` generations of students on the chain's own training slices ``own`` plus
     ``unlabeled`` (both ``{stem: image path}``); returns the last students' checkpoints by stage.
-    The settings used are recorded in the run's ``config.json``."""
+    With the chain's weak ``labels`` and ``self_fit`` set, masks of its own slices are fitted to
+    them. The settings used are recorded in the run's ``config.json``."""
     run = Path(run_dir)
     recorded = json.loads((run / "config.json").read_text())
     cfg = {**DEFAULTS["2d"], **recorded}
     with atomic_output(run / "config.json") as tmp:
         tmp.write_text(json.dumps({**recorded, **{k: cfg[k] for k in ("epochs_self", "self_per_scan", "self_rounds",
-                                                                       "self_size")}}, indent=2))
+                                                                       "self_size", "self_fit")}}, indent=2))
+    fit = labels if cfg["self_fit"] else None
     students = {}
-    for final, stage in STAGES:
+    for final, stage in (pair for pair in STAGES if pair[1] in stages):
         weights = run / final / "model.pt"
         for round_ in range(1, int(cfg["self_rounds"]) + 1):
             weights = self_train(final_network_2d(weights), weights, {**own, **unlabeled}, run / stage / f"round{round_}",
                                  network_size(cfg, stage), int(cfg["epochs_self"]), per_scan=int(cfg["self_per_scan"]),
-                                 device=device, resume=resume, log=lambda m, s=stage: log(f"{s}: {m}"),
-                                 teacher_size=network_size(cfg, final if round_ == 1 else stage))
+                                 device=device, resume=resume, log=lambda m, s=stage: log(f"{s}: {m}"), seed=seed,
+                                 teacher_size=network_size(cfg, final if round_ == 1 else stage),
+                                 labels=fit, lung_parts=int(cfg["lung_parts"]))
         students[stage] = weights
     return students
 
@@ -127,11 +168,17 @@ def main() -> None:
     parser.add_argument("--weak-labels", type=Path, default=None, help="the chain's CSV (default: RUN/scores.csv)")
     parser.add_argument("--unlabeled", type=Path, required=True, help="folder with images/ of unlabelled slices")
     parser.add_argument("--match", default="", help="only unlabelled slices whose file name contains this")
+    parser.add_argument("--table", choices=sorted(TABLES), default="standard", help="CTSS table of a score CSV")
+    parser.add_argument("--stage", choices=[s for _, s in STAGES], action="append",
+                        help="only this lineage (repeatable; default: both)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0, help="slice choice, validation tenth and training order")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    own = chain_images(args.data, args.weak_labels or args.run / "scores.csv")
-    self_train_run(args.run, own, unlabeled_images(args.unlabeled, args.match), args.device)
+    csv_path = args.weak_labels or args.run / "scores.csv"
+    self_train_run(args.run, chain_images(args.data, csv_path), unlabeled_images(args.unlabeled, args.match),
+                   args.device, labels=read_weak_labels(csv_path, args.table),
+                   stages=tuple(args.stage or (s for _, s in STAGES)), seed=args.seed)
 
 
 if __name__ == "__main__":

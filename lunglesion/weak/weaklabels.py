@@ -31,17 +31,27 @@ class WeakLabel:
 
 def region_rows(case: str, regions: np.ndarray, names: dict[int, str], mask: np.ndarray,
                 table: str = "standard") -> list[dict[str, object]]:
-    """One row per non-empty region: case, region, fraction (in [0, 1]) and its CTSS score."""
+    """One row per non-empty region: case, region, fraction (in [0, 1]), its CTSS score, and the
+    lesion pixels in the region (``lesion``) and in the whole case (``case_lesion``)."""
     if regions.shape != mask.shape:
         raise InputError(f"case {case}: region map {regions.shape} and mask {mask.shape} differ in size")
+    lesion = mask > 0
     rows = []
     for value, name in names.items():
         region = regions == value
         if region.any():
-            fraction = float((mask[region] > 0).mean())
+            fraction = float(lesion[region].mean())
             rows.append({"case": case, "region": name, "fraction": fraction,
-                         "score": ctss.fraction_to_score(fraction, table)})
+                         "score": ctss.fraction_to_score(fraction, table), "lesion": int(lesion[region].sum()),
+                         "case_lesion": int(lesion.sum())})
     return rows
+
+
+def lesion_coverage(rows: Sequence[dict[str, object]]) -> float | None:
+    """Share of the lesion pixels of the cases of ``rows`` (:func:`region_rows`) that lie in a scored
+    region; the rest is invisible to the weak labels. None without lesion."""
+    total = sum(int(r["case_lesion"]) for r in {str(r["case"]): r for r in rows}.values())
+    return sum(int(r["lesion"]) for r in rows) / total if total else None
 
 
 def rows_2d(folder: Path, table: str = "standard", stems: Sequence[str] | None = None,

@@ -6,6 +6,10 @@
 # sees only the repository). Its Python has torch but no SimpleITK: the two *_without_simpleitk.py
 # wrappers stand a stub in for it (nothing on these paths calls SimpleITK; the bench reads the sample
 # NRRD with numpy). Records of that session: checkpoints/gpu-h200/.
+# Every stage model comes back in fp16 (STAGE/model_fp16.pt; the dRAM and CAM stage models too, so that
+# the pseudo-label IoU can be scored on the CPU: save each as STAGE/model.pt in fp32 first, then
+# `python -m lunglesion.weak.experiment ... --rescore`). CHAINS="name:parts:budget;..." replaces the
+# four chains of that session.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 nvidia-smi -L > $OUT/gpu.txt; python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" >> $OUT/gpu.txt
 DEV=${DEV:-cuda}
@@ -22,7 +26,7 @@ run_chain() {  # name lung_parts budget
 import os, sys, tarfile, torch
 from pathlib import Path
 run = Path("runs_gpu") / sys.argv[1]
-for stage in ("final_dram", "final_cam"):
+for stage in ("dram", "cam", "final_dram", "final_cam"):
     model = run / stage / "model.pt"
     if model.exists():
         state = torch.load(model, map_location="cpu", weights_only=True)
@@ -35,10 +39,13 @@ PY
 }
 mkdir -p runs_gpu
 LIMIT=${LIMIT:-300}
-run_chain p1_b32 1 '{"base": 32, "epochs_dram": 200, "epochs_cam": 150, "epochs_final": 120}' &
-run_chain p2_b32 2 '{"base": 32, "epochs_dram": 200, "epochs_cam": 150, "epochs_final": 120}' &
-run_chain p3_b32 3 '{"base": 32, "epochs_dram": 200, "epochs_cam": 150, "epochs_final": 120}' &
-run_chain p2_b8 2 '{"base": 8, "epochs_dram": 150, "epochs_cam": 100, "epochs_final": 60}' &
+B32='{"base": 32, "epochs_dram": 200, "epochs_cam": 150, "epochs_final": 120}'
+CHAINS=${CHAINS:-"p1_b32:1:$B32;p2_b32:2:$B32;p3_b32:3:$B32;p2_b8:2:{\"base\": 8, \"epochs_dram\": 150, \"epochs_cam\": 100, \"epochs_final\": 60}"}
+IFS=';' read -ra specs <<< "$CHAINS"
+for spec in "${specs[@]}"; do
+  IFS=':' read -r name parts budget <<< "$spec"
+  run_chain "$name" "$parts" "$budget" &
+done
 wait
 nvidia-smi --query-gpu=memory.used --format=csv >> $OUT/gpu.txt
 echo "all done after $(( $(date +%s) - T0 )) s" >> $OUT/gpu.txt
