@@ -9,7 +9,8 @@
 # Every stage model comes back in fp16 (STAGE/model_fp16.pt; the dRAM and CAM stage models too, so that
 # the pseudo-label IoU can be scored on the CPU: save each as STAGE/model.pt in fp32 first, then
 # `python -m lunglesion.weak.experiment ... --rescore`). CHAINS="name:parts:budget;..." replaces the
-# four chains of that session.
+# four chains of that session. Next, e.g. (p3 again, to score its pseudo labels; 4 bands; a longer dRAM):
+#   SKIP_BENCH=1 LIMIT=480 CHAINS='p3_b32:3:{"base": 32, "epochs_dram": 200, "epochs_cam": 150, "epochs_final": 120};p4_b32:4:{"base": 32, "epochs_dram": 200, "epochs_cam": 150, "epochs_final": 120};p3_b32_long:3:{"base": 32, "epochs_dram": 400, "epochs_cam": 150, "epochs_final": 120}' bash Resources/Scripts/gpu/session.sh
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 nvidia-smi -L > $OUT/gpu.txt; python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" >> $OUT/gpu.txt
 DEV=${DEV:-cuda}
