@@ -463,7 +463,7 @@ def train_from_scores(data_dir: Path | str, weak_labels_csv: Path | str, out_dir
     if unlabeled:
         from lunglesion.weak.selftrain import chain_images, self_train_run
 
-        own = chain_images(data_dir, weak_labels_csv)
+        own = chain_images(data_dir, labels)
         paths.update(self_train_run(out_dir, own, unlabeled, device, resume, log, labels=labels))
     return paths
 

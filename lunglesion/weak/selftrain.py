@@ -14,7 +14,6 @@ tenth of them. No mask is read anywhere in this stage.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +37,7 @@ WeakLabels = dict[tuple[str, str], WeakLabel]
 
 STUDENT_ARCHITECTURE = "unet"
 STAGES = (("final_dram", "self_dram"), ("final_cam", "self_cam"))
+STUDENT_STAGES = tuple(stage for _, stage in STAGES)
 
 
 def fitted_mask(probability: np.ndarray, image: np.ndarray, labels: dict[str, WeakLabel], lung_parts: int,
@@ -123,7 +123,7 @@ def student_weights(run_dir: Path | str, stage: str, rounds: int) -> Path:
 
 def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[str, Path], device: str = "cpu",
                    resume: bool = True, log: Callable[[str], None] = print, labels: WeakLabels | None = None,
-                   stages: tuple[str, ...] = ("self_dram", "self_cam"), seed: int = 0) -> dict[str, Path]:
+                   stages: tuple[str, ...] = STUDENT_STAGES, seed: int = 0) -> dict[str, Path]:
     """Add the self-training stage to a finished 2D chain run: each final network of ``run_dir``
     teaches ``self_rounds`` generations of students on the chain's own training slices ``own`` plus
     ``unlabeled`` (both ``{stem: image path}``); returns the last students' checkpoints by stage.
@@ -149,10 +149,9 @@ def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[st
     return students
 
 
-def chain_images(data_dir: Path | str, weak_labels_csv: Path | str) -> dict[str, Path]:
-    """``{stem: path}`` of the slices of ``data_dir/images`` that a weak-label CSV scores."""
-    with Path(weak_labels_csv).open(newline="") as f:
-        cases = {row["case"] for row in csv.DictReader(f)}
+def chain_images(data_dir: Path | str, labels: WeakLabels) -> dict[str, Path]:
+    """``{stem: path}`` of the slices of ``data_dir/images`` that the weak ``labels`` score."""
+    cases = {case for case, _ in labels}
     return {stem: path for stem, path in files_by_stem(Path(data_dir) / "images").items() if stem in cases}
 
 
@@ -169,16 +168,15 @@ def main() -> None:
     parser.add_argument("--unlabeled", type=Path, required=True, help="folder with images/ of unlabelled slices")
     parser.add_argument("--match", default="", help="only unlabelled slices whose file name contains this")
     parser.add_argument("--table", choices=sorted(TABLES), default="standard", help="CTSS table of a score CSV")
-    parser.add_argument("--stage", choices=[s for _, s in STAGES], action="append",
+    parser.add_argument("--stage", choices=STUDENT_STAGES, action="append",
                         help="only this lineage (repeatable; default: both)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0, help="slice choice, validation tenth and training order")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    csv_path = args.weak_labels or args.run / "scores.csv"
-    self_train_run(args.run, chain_images(args.data, csv_path), unlabeled_images(args.unlabeled, args.match),
-                   args.device, labels=read_weak_labels(csv_path, args.table),
-                   stages=tuple(args.stage or (s for _, s in STAGES)), seed=args.seed)
+    labels = read_weak_labels(args.weak_labels or args.run / "scores.csv", args.table)
+    self_train_run(args.run, chain_images(args.data, labels), unlabeled_images(args.unlabeled, args.match),
+                   args.device, labels=labels, stages=tuple(args.stage or STUDENT_STAGES), seed=args.seed)
 
 
 if __name__ == "__main__":
