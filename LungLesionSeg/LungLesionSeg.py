@@ -91,10 +91,10 @@ class LungLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def populateModels(self) -> None:
-        """Fill the model combo box from the registry (name as item, entry as data)."""
-        from lunglesion.registry import list_models
+        """Fill the model combo box with the registry's lesion models (name as item, entry as data)."""
+        from lunglesion.registry import lesion_models
 
-        self._models = {entry.name: entry for entry in list_models()}
+        self._models = {entry.name: entry for entry in lesion_models()}
         self.ui.modelComboBox.clear()
         for name in self._models:
             self.ui.modelComboBox.addItem(name)

@@ -22,6 +22,8 @@ from lunglesion.errors import ModelFileError, UnknownModelError, UntrainedArchit
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "Resources" / "Models"
 
+LESION_TASKS = ("covid-infection-2d", "covid-infection-3d", "lung-nodule-roi-2d")
+
 
 def models_dir() -> Path:
     """Folder holding ``models.json`` (override with ``LUNGLESION_MODELS_DIR``)."""
@@ -75,6 +77,12 @@ def _read_registry() -> list[ModelEntry]:
 def list_models() -> list[ModelEntry]:
     """All registered models, in registry order."""
     return _read_registry()
+
+
+def lesion_models() -> list[ModelEntry]:
+    """The registered models that segment lesions (what ``segment`` and the Slicer module run);
+    the others are few-shot networks and the lung field of the weak labels."""
+    return [e for e in _read_registry() if e.task in LESION_TASKS]
 
 
 def default_model_name(task: str = "covid-infection-2d") -> str:

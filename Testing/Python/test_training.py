@@ -56,6 +56,11 @@ def test_resume_continues_exactly(small_set: Path, tmp_path: Path) -> None:
     assert len(rows) == 3 and (tmp_path / "b" / "curves.png").stat().st_size > 1000
     metrics = json.loads((tmp_path / "b" / "val_metrics.json").read_text())
     assert 0.0 <= metrics["dice"] <= 1.0 and "s_alpha" in metrics
+    finished = SupervisedTrainer(_config(small_set, tmp_path / "b", 2), log=lambda m: None)
+    finished.resume()
+    assert finished.fit() == metrics  # resuming a finished run trains nothing and keeps its metrics
+    assert json.loads((tmp_path / "b" / "val_metrics.json").read_text()) == metrics
+    assert len((tmp_path / "b" / "history.csv").read_text().splitlines()) == 3
 
 
 def test_export_registers_and_checksum_guards_the_weights(small_set: Path, tmp_path: Path,

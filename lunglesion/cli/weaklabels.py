@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from lunglesion.weak.ctss import TABLES
+from lunglesion.weak.lungfield import LUNG_FIELDS
 from lunglesion.weak.regions import MAX_LUNG_PARTS
 
 
@@ -23,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score = CTSS 0-5; interval = the score's percentage interval (low, high)")
     parser.add_argument("--lung-parts", type=int, default=1, choices=range(1, MAX_LUNG_PARTS + 1),
                         help="2D: regions per lung (1 = whole lung, 2-4 = front-to-back bands)")
+    parser.add_argument("--lung-field", choices=LUNG_FIELDS, default="classical",
+                        help="2D: lungs from the dark pixels alone (classical), or extended by the bundled "
+                             "lung-field network, which keeps dense consolidation (learned); train with the same "
+                             "(--dram-settings '{\"lung_field\": \"learned\"}')")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     labelled = (labelled_volumes(args.labelled, args.masks, args.regions) if args.masks
                 else Path(args.labelled))
     rows = derive_weak_labels(labelled, Path(args.output), table=args.table, kind=args.kind,
-                              lung_parts=args.lung_parts)
+                              lung_parts=args.lung_parts, lung_field=args.lung_field)
     cases = len({row["case"] for row in rows})
     print(f"wrote {args.output}: {len(rows)} regions of {cases} cases")
     coverage = lesion_coverage(rows)

@@ -8,9 +8,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from lunglesion.errors import InputError
 from lunglesion.inference.device import resolve_device, warn
 from lunglesion.inference.slices import predict_slices
-from lunglesion.registry import load_model
+from lunglesion.registry import LESION_TASKS, get_entry, lesion_models, load_model
 
 
 class Predictor:
@@ -24,6 +25,10 @@ class Predictor:
     """
 
     def __init__(self, name: str, device: str = "auto", batch_size: int = 8, tta: bool | None = None) -> None:
+        entry = get_entry(name)
+        if entry.task not in LESION_TASKS:
+            raise InputError(f"model '{name}' ({entry.task}) does not segment lesions; lesion models: "
+                             f"{', '.join(e.name for e in lesion_models())}")
         self.device = resolve_device(device)
         self.network, self.entry = load_model(name, self.device, tta)
         if "segment" not in self.entry.input:  # 2D slice networks run faster channels-last

@@ -51,6 +51,9 @@ _NCOVSEGNET_LIGHT = dict(layers=(3, 4, 6, 3), planes=(16, 24, 48, 96), stem_widt
 ARCHITECTURES: dict[str, Architecture] = {
     "unet": Architecture("lunglesion.networks.unet:UNet", dict(in_channels=1, out_channels=1, base=16, depth=4),
                          loss="bce_dice", description="plain 2D U-Net (Ronneberger 2015), 1.9 M parameters"),
+    "lungfield": Architecture("lunglesion.networks.unet:UNet", dict(in_channels=1, out_channels=1, base=8, depth=4),
+                              loss="bce_dice", size=128,
+                              description="2D lung field for weak-label regions (lunglesion.weak.lungfield), 0.5 M parameters"),
     "bsnet": Architecture("lunglesion.networks.bsnet:BSNet", dict(in_channels=1), loss="structure",
                           edge_output=True, size=352, lr=1e-4,
                           description="BSNet, paper configuration (Res2Net-50 v1b 26w x 4s backbone)"),

@@ -36,7 +36,7 @@ def _card(entry: ModelEntry, run_dir: Path, config: dict, split: dict, command: 
 - Trained here from scratch (no ImageNet or other pretrained weights){_initialised(config)}.
 
 ## Split
-Validation slices (seed {split['seed']}, by image id; COVID-SemiSeg gives no patient ids):
+{_split_text(config, split)}
 `{', '.join(split['val'])}`
 
 ## Training
@@ -59,6 +59,13 @@ LAST epoch (no checkpoint selection on the validation split). Curves: `curves/{e
 """
 
 
+def _split_text(config: dict, split: dict) -> str:
+    """Where the validation slices came from."""
+    if config.get("val_data"):
+        return f"Validation slices (the separate folder `{config['val_data']}`):"
+    return f"Validation slices (seed {split['seed']}, by image id; COVID-SemiSeg gives no patient ids):"
+
+
 def _initialised(config: dict) -> str:
     init = config.get("init_from")
     return f"; this run was initialised from `{init}`, trained here as well" if init else "; random initialisation"
@@ -78,12 +85,14 @@ validation slices: Dice {entry.metrics['dice_flip_tta']:.4f}; without it {entry.
 
 
 def register_run(run_dir: Path, name: str, task: str, description: str, command: str, default: bool = False,
-                 data_licence: str = COVID_SEMISEG_LICENCE, notes: str = "", flip_tta: bool = False) -> ModelEntry:
+                 data_licence: str = COVID_SEMISEG_LICENCE, notes: str = "", flip_tta: bool = False,
+                 outputs: list[str] | None = None) -> ModelEntry:
     """Export ``run_dir/checkpoint.pt`` as ``name`` with a card, and add it to ``models.json``.
 
     With ``flip_tta`` the entry runs with flip test-time augmentation, and its Dice with it on the
     run's validation slices is measured and recorded as ``dice_flip_tta`` (and, for a multi-class
-    head, ``dice_class1_flip_tta`` / ``dice_class2_flip_tta``).
+    head, ``dice_class1_flip_tta`` / ``dice_class2_flip_tta``). ``outputs`` names what the output
+    channels segment (default: infection, or GGO and consolidation for a three-class head).
     """
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
@@ -105,7 +114,7 @@ def register_run(run_dir: Path, name: str, task: str, description: str, command:
                               "domain": "covid_semiseg 8-bit lung window / 255 (HU via COVID_SEMISEG_WINDOW)",
                               **({"flip_tta": True} if flip_tta else {})},
                        weights=weights, sha256=sha, card=f"{name}.md", metrics=metrics,
-                       outputs=["ground-glass opacity", "consolidation"] if classes > 1 else ["infection"],
+                       outputs=outputs or (["ground-glass opacity", "consolidation"] if classes > 1 else ["infection"]),
                        data_licence=data_licence, default=default)
     curves = models_dir() / "curves"
     curves.mkdir(exist_ok=True)

@@ -198,7 +198,11 @@ class SupervisedTrainer:
         return summarise([evaluate_pair(p, s.mask) for p, s in zip(probs, self.val)])
 
     def fit(self) -> dict[str, float]:
-        """Train to ``cfg.epochs``; returns the final validation metrics."""
+        """Train to ``cfg.epochs``; returns the final validation metrics (those recorded, when a
+        resumed run has no epoch left)."""
+        finished = self.out_dir / "val_metrics.json"
+        if self.start_epoch > self.cfg.epochs and finished.exists():
+            return json.loads(finished.read_text())
         (self.out_dir / "config.json").write_text(json.dumps(asdict(self.cfg), indent=1, default=str))
         history = CsvHistory(self.out_dir / "history.csv",
                              resume_epoch=self.start_epoch - 1 if self.start_epoch > 1 else None)

@@ -26,6 +26,7 @@ from lunglesion.inference.slices import predict_slices
 from lunglesion.io.atomic import atomic_output
 from lunglesion.metrics import dice, iou
 from lunglesion.registry import ModelEntry, export_weights, models_dir, register
+from lunglesion.weak.lungfield import LUNG_FIELDS
 from lunglesion.weak.pipeline import (DEFAULTS, FINAL_2D, _resize, case_2d, chunk_maps, final_network_2d,
                                       make_chunks, network_size, paste, pseudo_labels, train_from_scores)
 from lunglesion.weak.selftrain import student_weights, unlabeled_images
@@ -59,7 +60,7 @@ def score(data: Path, out: Path, stems: list[str], part: str) -> dict[str, float
         image_path, mask_path = pairs[stem]
         image, truth = read_grey_unit(image_path), read_label_png(mask_path).astype(bool)
         if maps is not None:
-            case = case_2d(stem, image, lung_parts=int(cfg["lung_parts"]))
+            case = case_2d(stem, image, lung_parts=int(cfg["lung_parts"]), lung_field=cfg["lung_field"])
             chunks = make_chunks(case, cfg["chunk"], cfg["margin"])
             labels = pseudo_labels(case, paste(case, chunks, chunk_maps(*maps, chunks)))
             for key, lab in labels.items():
@@ -85,6 +86,14 @@ def _region_text(parts: int) -> str:
         return "each lung (two regions per slice"
     return (f"each of {BAND_COUNT[parts]} front-to-back bands of equal area of each lung ({2 * parts} regions per "
             "slice, the 2D stand-in for per-lobe scores: an axial slice crosses the lobes in such bands")
+
+
+def _field_text(lung_field: str) -> str:
+    """How the lungs were found, for the card (nothing for the classical default)."""
+    if lung_field == "classical":
+        return ""
+    return (", extended by the bundled `lungfield` network, which keeps dense consolidation inside the lungs "
+            "(`lunglesion.weak.lungfield`, trained on simulated consolidation)")
 
 
 def _card(name: str, title: str, body: str) -> str:
@@ -118,7 +127,8 @@ def register_2d(out: Path) -> None:
     self_train = split.get("self_train") if "self_dram" in trained else None
     budget = {k: cfg[k] for k in ("base", "epochs_dram", "epochs_cam", "epochs_final", "final_size")}
     parts, device = int(cfg["lung_parts"]), cfg.get("device", "cpu")
-    options = (f" --lung-parts {parts}" if parts > 1 else "") + (" --device cuda" if device.startswith("cuda") else "")
+    options = ((f" --lung-parts {parts}" if parts > 1 else "") + (" --device cuda" if device.startswith("cuda") else "")
+               + (f" --lung-field {cfg['lung_field']}" if cfg["lung_field"] != "classical" else ""))
     command = COMMAND.format(budget=json.dumps(budget), out=out.as_posix(), options=options)
     table = "\n".join(f"| {k} | {v:.3f} |" for k, v in sorted(results.items()))
     extra = ""
@@ -133,7 +143,9 @@ def register_2d(out: Path) -> None:
     common = (
         "Trained from per-region CTSS scores only (weak supervision; Xie et al., MedIA 86:102771, 2023). "
         f"Weak labels: CTSS (standard table) of the lesion fraction of {_region_text(parts)}; "
-        "regions found in the 8-bit image by `lunglesion.weak.regions.lung_regions_2d`) derived from the masks of the "
+        "regions found in the 8-bit image by `lunglesion.weak.regions.lung_regions_2d`"
+        f"{_field_text(cfg['lung_field'])}) "
+        "derived from the masks of the "
         f"training part of covid_semiseg/train ({len(split['train'])} slices).{extra} No network saw a mask. "
         f"Validation part (masks used only to score): slices {', '.join(split['val'])}. "
         f"Chain settings: {json.dumps(cfg)}. Chain trained on {device}"
@@ -241,6 +253,8 @@ def main() -> None:
     parser.add_argument("--unlabeled-count", type=int, default=0)
     parser.add_argument("--lung-parts", type=int, default=1,
                         help="regions per lung scored by the weak labels (1 = whole lung; 2-4 = front-to-back bands)")
+    parser.add_argument("--lung-field", choices=LUNG_FIELDS, default="classical",
+                        help="lungs of the regions: dark pixels alone, or extended by the lung-field network")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (training; scoring runs on the CPU)")
     parser.add_argument("--self-train", type=Path, default=None, metavar="DIR",
                         help="add the self-training stage on DIR/images (unlabelled slices; no masks are read)")
@@ -261,10 +275,11 @@ def main() -> None:
     (args.out / "split.json").write_text(json.dumps({"train": train, "val": val, "unlabeled": extra,
                                                      "self_train": self_train}))
     scores_csv = args.out / "scores.csv"
-    rows = rows_2d(args.data, stems=train, lung_parts=args.lung_parts)
+    rows = rows_2d(args.data, stems=train, lung_parts=args.lung_parts, lung_field=args.lung_field)
     data = args.data
     if extra:
-        rows += rows_2d(args.unlabeled, stems=extra, mask_folder="pseudo_masks", lung_parts=args.lung_parts)
+        rows += rows_2d(args.unlabeled, stems=extra, mask_folder="pseudo_masks", lung_parts=args.lung_parts,
+                        lung_field=args.lung_field)
         data = _link_images(args.out / "data", [(args.data, train), (args.unlabeled, extra)])
     write_weak_labels(rows, scores_csv)
     log_file = (args.out / "log.txt").open("a")
@@ -273,8 +288,8 @@ def main() -> None:
         print(message, file=log_file, flush=True)
 
     if not args.rescore:
-        train_from_scores(data, scores_csv, args.out, budget=args.budget, log=log, device=args.device,
-                          unlabeled=self_images)
+        train_from_scores(data, scores_csv, args.out, budget={**args.budget, "lung_field": args.lung_field}, log=log,
+                          device=args.device, unlabeled=self_images)
     results = {**score(args.data, args.out, train, "train"), **score(args.data, args.out, val, "val")}
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     log(json.dumps(results, indent=2))

@@ -46,7 +46,8 @@ from lunglesion.training.history import CsvHistory
 from lunglesion.weak.crf import dense_crf
 from lunglesion.weak.losses import (fraction_threshold, intensity_prior, interval_hinge_loss, refinement_loss,
                                     region_fraction, target_interval)
-from lunglesion.weak.regions import lung2d_names, lung_parts_of, lung_regions_2d
+from lunglesion.weak.lungfield import slice_regions
+from lunglesion.weak.regions import lung2d_names, lung_parts_of
 from lunglesion.weak.weaklabels import WeakLabel, read_weak_labels
 
 SLICE_SIZE = 256
@@ -54,7 +55,7 @@ DEFAULTS = {
     "2d": {"chunk": 96, "margin": 5, "base": 8, "grid": 64, "epochs_dram": 80, "epochs_cam": 60,
            "epochs_final": 60, "batch": 8, "lr": 1e-3, "crf_radius": 5, "final_size": SLICE_SIZE,
            "lung_parts": 1, "epochs_self": 12, "self_per_scan": 20, "self_rounds": 2,
-           "self_size": SLICE_SIZE, "self_fit": True},
+           "self_size": SLICE_SIZE, "self_fit": True, "lung_field": "classical"},
     "3d": {"chunk": 80, "margin": 3, "base": 32, "grid": 64, "epochs_dram": 300, "epochs_cam": 200,
            "epochs_final": 100, "batch": 2, "lr": 1e-4, "crf_radius": 2},
 }
@@ -111,11 +112,16 @@ def window(hu: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip((hu.astype(np.float32) - low) / (high - low), 0, 1)
 
 
-def case_2d(name: str, image01: np.ndarray, regions: np.ndarray | None = None, lung_parts: int = 1) -> Case:
+def case_2d(name: str, image01: np.ndarray, regions: np.ndarray | None = None, lung_parts: int = 1,
+            lung_field: str = "classical") -> Case:
     """A 2D slice in [0, 1] on the 256 x 256 working grid, with its lung regions (``lung_parts``
-    bands per lung, :func:`lung_regions_2d`) or the given region labels (values of :func:`lung2d_names`)."""
+    bands per lung of the ``lung_field``, :func:`slice_regions`) or the given region labels (values of
+    :func:`lung2d_names`)."""
     image = _resize(image01, (SLICE_SIZE, SLICE_SIZE), "linear")
-    regions = lung_regions_2d(image, lung_parts) if regions is None else _resize(regions, image.shape, "nearest")
+    if regions is None:
+        regions = slice_regions(image, lung_parts, lung_field)
+    else:
+        regions = _resize(regions, image.shape, "nearest")
     return Case(name, image, image, regions.astype(np.uint8), lung2d_names(lung_parts))
 
 
@@ -409,9 +415,10 @@ def volume_files(folder: Path) -> dict[str, Path]:
 
 
 def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
-               regions_dir: Path | str | None = None, lung_parts: int = 1) -> list[Case]:
+               regions_dir: Path | str | None = None, lung_parts: int = 1, lung_field: str = "classical"
+               ) -> list[Case]:
     """Read the cases named in the weak labels (2D: ``DATA/images/``, ``lung_parts`` bands per
-    lung; 3D: volumes in ``DATA``)."""
+    lung of the ``lung_field``; 3D: volumes in ``DATA``)."""
     from lunglesion.data.labelled2d import files_by_stem, read_grey_unit
     from lunglesion.io import read_image, read_labelmap
     from lunglesion.weak.regions import volume_regions
@@ -431,7 +438,7 @@ def load_cases(data_dir: Path | str, case_names: set[str], variant: str = "2d",
             regions = None
             if name in region_files:
                 regions = np.asarray(read_labelmap(region_files[name]).array).squeeze()
-            cases.append(case_2d(name, read_grey_unit(files[name]), regions, lung_parts))
+            cases.append(case_2d(name, read_grey_unit(files[name]), regions, lung_parts, lung_field))
             continue
         image: Image = read_image(files[name])
         region_image, names = volume_regions(image, region_files.get(name))
@@ -449,14 +456,16 @@ def train_from_scores(data_dir: Path | str, weak_labels_csv: Path | str, out_dir
 
     ``budget`` overrides the stage settings of :data:`DEFAULTS` (e.g. ``epochs_dram``). In 2D the
     region names of the CSV say how many bands per lung it scores (``lung_parts``, recorded in
-    the run's ``config.json``). ``unlabeled`` (2D, ``{stem: image path}``) adds the self-training
+    the run's ``config.json``); the ``lung_field`` setting of ``budget`` must be the one the CSV
+    was derived with (``lunglesion weaklabels --lung-field``). ``unlabeled`` (2D, ``{stem: image path}``) adds the self-training
     stage on those slices and the chain's own.
     """
     if unlabeled and variant != "2d":
         raise InputError("self-training on unlabelled slices is a 2D stage (dram, not dram3d)")
     labels = read_weak_labels(weak_labels_csv, table)
     lung_parts = lung_parts_of({region for _, region in labels}) if variant == "2d" else 1
-    cases = load_cases(data_dir, {case for case, _ in labels}, variant, regions_dir, lung_parts)
+    lung_field = str((budget or {}).get("lung_field", DEFAULTS["2d"]["lung_field"]))
+    cases = load_cases(data_dir, {case for case, _ in labels}, variant, regions_dir, lung_parts, lung_field)
     if variant == "2d":
         budget = {**(budget or {}), "lung_parts": lung_parts}
     paths = run_chain(cases, labels, out_dir, variant, resume, budget, log, device=device)

@@ -14,7 +14,8 @@
   dense consolidation against the chest wall is brighter than the threshold and is
   often left out (on covid_semiseg/train 24 % of lesion pixels fall outside the regions, as
   ``lunglesion weaklabels`` reports; a convex hull recovers only a quarter of those while adding
-  mediastinum, and closing discs of 6-8 % instead of 4 % add 1 %). ``lung1`` is the lung with the
+  mediastinum, and closing discs of 6-8 % instead of 4 % add 1 %). A learned lung ``field``
+  (:mod:`lunglesion.weak.lungfield`) recovers most of them. ``lung1`` is the lung with the
   smaller centroid coordinate along the axis where the two centroids differ most (the
   slices are not oriented consistently, so left/right cannot be told).
   ``parts`` > 1 splits each lung into that many bands of equal area across the other
@@ -76,12 +77,16 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(centres[int(np.argmax(between))])
 
 
-def lung_regions_2d(image: np.ndarray, parts: int = 1) -> np.ndarray:
+def lung_regions_2d(image: np.ndarray, parts: int = 1, field: np.ndarray | None = None) -> np.ndarray:
     """Lung regions of an 8-bit-derived slice in [0, 1]: the two lungs (1, 2), or ``parts`` bands
-    of each (values as in :func:`lung2d_names`); see module doc."""
+    of each (values as in :func:`lung2d_names`); see module doc. A lung ``field`` (boolean, the
+    slice's shape; :mod:`lunglesion.weak.lungfield`) extends the two lungs by its pixels that
+    connect to them, each to the nearer lung."""
     lung2d_names(parts)
     if image.ndim != 2:
         raise InputError(f"lung_regions_2d needs a 2D slice, got shape {image.shape}")
+    if field is not None and field.shape != image.shape:
+        raise InputError(f"lung field of shape {field.shape} for a slice of shape {image.shape}")
     dark = image < otsu_threshold(image)
     labels, count = ndimage.label(dark)
     c = max(2, int(0.03 * min(image.shape)))
@@ -106,6 +111,8 @@ def lung_regions_2d(image: np.ndarray, parts: int = 1) -> np.ndarray:
         padded = ndimage.binary_closing(np.pad(lung, pad), structure=_disc(radius))
         closed.append(ndimage.binary_fill_holes(padded)[pad:-pad, pad:-pad])
     closed[1] &= ~closed[0]
+    if field is not None:
+        closed = _extend_by_field(closed, field)
     centroids = np.array([ndimage.center_of_mass(c) for c in closed])
     axis = int(np.argmax(np.abs(centroids[0] - centroids[1])))
     first = int(np.argmin(centroids[:, axis]))
@@ -115,6 +122,17 @@ def lung_regions_2d(image: np.ndarray, parts: int = 1) -> np.ndarray:
         edges = np.quantile(across[mask], np.linspace(0, 1, parts + 1)[1:-1])
         out[mask] = lung * parts + 1 + np.searchsorted(edges, across[mask], side="right")
     return out
+
+
+def _extend_by_field(lungs: list[np.ndarray], field: np.ndarray) -> list[np.ndarray]:
+    """The two ``lungs`` grown by the components of ``field`` that touch them, each pixel going to
+    the nearer lung."""
+    both = lungs[0] | lungs[1]
+    components, _ = ndimage.label(field | both)
+    grown = np.isin(components, np.unique(components[both]))
+    _, (rows, cols) = ndimage.distance_transform_edt(~both, return_indices=True)
+    nearest_first = lungs[0][rows, cols]
+    return [grown & nearest_first, grown & ~nearest_first]
 
 
 def _disc(radius: int) -> np.ndarray:

@@ -30,7 +30,8 @@ from lunglesion.io.atomic import atomic_output
 from lunglesion.weak.ctss import TABLES
 from lunglesion.weak.losses import interval_threshold
 from lunglesion.weak.pipeline import DEFAULTS, final_network_2d, network_size
-from lunglesion.weak.regions import lung2d_names, lung_regions_2d
+from lunglesion.weak.lungfield import slice_regions
+from lunglesion.weak.regions import lung2d_names
 from lunglesion.weak.weaklabels import WeakLabel, read_weak_labels
 
 WeakLabels = dict[tuple[str, str], WeakLabel]
@@ -41,12 +42,12 @@ STUDENT_STAGES = tuple(stage for _, stage in STAGES)
 
 
 def fitted_mask(probability: np.ndarray, image: np.ndarray, labels: dict[str, WeakLabel], lung_parts: int,
-                threshold: float = 0.5) -> np.ndarray:
-    """``probability >= threshold``, except in each lung region of ``image`` (:func:`lung_regions_2d`)
+                threshold: float = 0.5, lung_field: str = "classical") -> np.ndarray:
+    """``probability >= threshold``, except in each lung region of ``image`` (:func:`slice_regions`)
     that ``labels`` (``{region name: weak label}``) scores: there the threshold that puts the
     region's marked share into the label's interval (:func:`interval_threshold`)."""
     mask = probability >= threshold
-    regions = lung_regions_2d(image, lung_parts)
+    regions = slice_regions(image, lung_parts, lung_field)
     for value, name in lung2d_names(lung_parts).items():
         inside = regions == value
         if name in labels and inside.any():
@@ -57,7 +58,7 @@ def fitted_mask(probability: np.ndarray, image: np.ndarray, labels: dict[str, We
 
 
 def network_masks(network: torch.nn.Module, size: int, device: str = "cpu", threshold: float = 0.5,
-                  labels: WeakLabels | None = None, lung_parts: int = 1) -> MaskSource:
+                  labels: WeakLabels | None = None, lung_parts: int = 1, lung_field: str = "classical") -> MaskSource:
     """Pseudo masks of a binary 2D network run at ``size`` px (no test-time augmentation); on the
     slices that the weak ``labels`` score, fitted to them (:func:`fitted_mask`)."""
     dev = resolve_device(device)
@@ -70,7 +71,7 @@ def network_masks(network: torch.nn.Module, size: int, device: str = "cpu", thre
         image = read_grey_unit(image_path)
         probability = predict_slices(network, [image], size, device=dev)[0]
         if stem in by_case:
-            return fitted_mask(probability, image, by_case[stem], lung_parts, threshold)
+            return fitted_mask(probability, image, by_case[stem], lung_parts, threshold, lung_field)
         return probability >= threshold
 
     return source
@@ -79,11 +80,13 @@ def network_masks(network: torch.nn.Module, size: int, device: str = "cpu", thre
 def self_train(teacher: torch.nn.Module, teacher_weights: Path, images: dict[str, Path], out_dir: Path,
                size: int, epochs: int, lr: float = 3e-4, per_scan: int = 20, device: str = "cpu",
                resume: bool = True, log: Callable[[str], None] = print, seed: int = 0,
-               teacher_size: int | None = None, labels: WeakLabels | None = None, lung_parts: int = 1) -> Path:
+               teacher_size: int | None = None, labels: WeakLabels | None = None, lung_parts: int = 1,
+               lung_field: str = "classical") -> Path:
     """Train a student on ``teacher``'s masks of ``images`` (``{stem: path}``); returns its checkpoint.
 
     The student trains at ``size`` px; the teacher runs at ``teacher_size`` (default: the same).
-    Masks of slices that the weak ``labels`` score (regions: ``lung_parts`` bands per lung) are
+    Masks of slices that the weak ``labels`` score (regions: ``lung_parts`` bands per lung of the
+    ``lung_field``) are
     fitted to them (:func:`fitted_mask`).
 
     Skipped when ``out_dir`` holds a finished run (``val_metrics.json``) and ``resume`` is set;
@@ -98,7 +101,8 @@ def self_train(teacher: torch.nn.Module, teacher_weights: Path, images: dict[str
         return checkpoint
     data = out_dir / "data"
     if not (resume and (data / "done").exists()):
-        masks = network_masks(teacher, teacher_size or size, device, labels=labels, lung_parts=lung_parts)
+        masks = network_masks(teacher, teacher_size or size, device, labels=labels, lung_parts=lung_parts,
+                              lung_field=lung_field)
         count = add_pseudo_labelled(images, data, masks, per_scan, seed=seed)
         if count < MIN_TRAIN_SLICES + 1:  # and one to monitor
             raise EmptyInputError(f"{out_dir.name}: the teacher marks lesion (>= 1 %) on {count} of {len(images)} "
@@ -134,7 +138,8 @@ def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[st
     cfg = {**DEFAULTS["2d"], **recorded}
     with atomic_output(run / "config.json") as tmp:
         tmp.write_text(json.dumps({**recorded, **{k: cfg[k] for k in ("epochs_self", "self_per_scan", "self_rounds",
-                                                                       "self_size", "self_fit")}}, indent=2))
+                                                                       "self_size", "self_fit", "lung_field")}},
+                              indent=2))
     fit = labels if cfg["self_fit"] else None
     students = {}
     for final, stage in (pair for pair in STAGES if pair[1] in stages):
@@ -144,7 +149,7 @@ def self_train_run(run_dir: Path | str, own: dict[str, Path], unlabeled: dict[st
                                  network_size(cfg, stage), int(cfg["epochs_self"]), per_scan=int(cfg["self_per_scan"]),
                                  device=device, resume=resume, log=lambda m, s=stage: log(f"{s}: {m}"), seed=seed,
                                  teacher_size=network_size(cfg, final if round_ == 1 else stage),
-                                 labels=fit, lung_parts=int(cfg["lung_parts"]))
+                                 labels=fit, lung_parts=int(cfg["lung_parts"]), lung_field=cfg["lung_field"])
         students[stage] = weights
     return students
 

@@ -17,7 +17,8 @@ from lunglesion.errors import EmptyInputError, InputError
 from lunglesion.image import Image
 from lunglesion.io.atomic import atomic_output
 from lunglesion.weak import ctss
-from lunglesion.weak.regions import lung2d_names, lung_regions_2d
+from lunglesion.weak.lungfield import slice_regions
+from lunglesion.weak.regions import lung2d_names
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,11 @@ def lesion_coverage(rows: Sequence[dict[str, object]]) -> float | None:
 
 
 def rows_2d(folder: Path, table: str = "standard", stems: Sequence[str] | None = None,
-            mask_folder: str = "masks", lung_parts: int = 1) -> list[dict[str, object]]:
+            mask_folder: str = "masks", lung_parts: int = 1, lung_field: str = "classical"
+            ) -> list[dict[str, object]]:
     """Region rows (:func:`region_rows`) of a 2D folder: the two lungs (or ``lung_parts`` bands of
-    each) of every slice of ``images/``, lesion fractions from ``mask_folder/`` (pixels > 127),
+    each; :func:`~lunglesion.weak.lungfield.slice_regions` with ``lung_field``) of every slice of
+    ``images/``, lesion fractions from ``mask_folder/`` (pixels > 127),
     optionally only ``stems``."""
     from lunglesion.data.labelled2d import list_pairs, read_grey_unit, read_label_png
 
@@ -65,7 +68,7 @@ def rows_2d(folder: Path, table: str = "standard", stems: Sequence[str] | None =
     rows: list[dict[str, object]] = []
     for stem, image_path, mask_path in list_pairs(folder, mask_folder):
         if wanted is None or stem in wanted:
-            regions = lung_regions_2d(read_grey_unit(image_path), lung_parts)
+            regions = slice_regions(read_grey_unit(image_path), lung_parts, lung_field)
             rows += region_rows(stem, regions, lung2d_names(lung_parts), read_label_png(mask_path), table)
     return rows
 
@@ -101,18 +104,20 @@ def _check_format(table: str, kind: str) -> None:
 
 def derive_weak_labels(labelled: Path | str | Iterable[tuple[str, Image, Image, dict[int, str]]],
                        out_csv: Path | str, table: str = "standard", kind: str = "score",
-                       stems: Sequence[str] | None = None, lung_parts: int = 1) -> list[dict[str, object]]:
+                       stems: Sequence[str] | None = None, lung_parts: int = 1, lung_field: str = "classical"
+                       ) -> list[dict[str, object]]:
     """Write the weak-label CSV of a labelled set; returns its rows.
 
     ``labelled`` is a 2D folder (``images/`` + ``masks/``; regions = the two lungs of each
-    slice, or ``lung_parts`` bands of each; optionally only ``stems``) or an iterable of ``(case, regions, label_map, names)``
+    slice, or ``lung_parts`` bands of each, of the ``lung_field``; optionally only ``stems``) or an
+    iterable of ``(case, regions, label_map, names)``
     for volumes (regions from :mod:`lunglesion.weak.regions`). ``kind`` is ``score``
     (``case,region,score``, CTSS of ``table``) or ``interval`` (``case,region,low,high``
     in percent: the score's interval).
     """
     _check_format(table, kind)  # before the masks are read
     if isinstance(labelled, (str, Path)):
-        rows = rows_2d(Path(labelled), table, stems, lung_parts=lung_parts)
+        rows = rows_2d(Path(labelled), table, stems, lung_parts=lung_parts, lung_field=lung_field)
     else:
         rows = []
         for case, regions, label_map, names in labelled:
