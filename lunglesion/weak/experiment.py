@@ -2,7 +2,8 @@
 
 ``python -m lunglesion.weak.experiment --data ../shared/data/covid_semiseg/train --out runs/dram``
 reproduces the figures in the ``dram`` / ``dram-cam`` cards (``--lung-parts``, ``--device cuda``
-and ``--budget`` as the cards say; ``--self-train DIR`` adds the students of ``dram-st``). Masks of
+and ``--budget`` as the cards say; ``--self-train DIR`` adds the self-training stage, whose last
+students are then the registered networks). Masks of
 the training part are read only to derive weak labels; masks of the validation part only score
 results; ``--rescore`` scores (and registers) a finished run without training.
 ``--unlabeled ../shared/data/covid_semiseg/unlabeled --unlabeled-count N`` adds N unlabelled
@@ -117,14 +118,16 @@ def _status(dram: float, cam: float) -> str:
 
 
 def register_2d(out: Path) -> None:
-    """Export the chain's two final 2D networks as ``dram`` and ``dram-cam`` and, when the run has the
-    self-training stage, the dRAM student as ``dram-st`` (the CAM student is scored, not shipped)."""
+    """Export the chain's two output networks as ``dram`` and ``dram-cam``: its final networks or, when
+    the chain ran the self-training stage for both lineages, their last students (the same steps for
+    the baseline as for dRAM)."""
     results = json.loads((out / "results.json").read_text())
     cfg = {**DEFAULTS["2d"], **json.loads((out / "config.json").read_text())}
     trained = final_weights(out, cfg)
     split = json.loads((out / "split.json").read_text())
     unlabeled = split.get("unlabeled", [])
-    self_train = split.get("self_train") if "self_dram" in trained else None
+    self_train = split.get("self_train") if {"self_dram", "self_cam"} <= trained.keys() else None
+    stages = ("self_dram", "self_cam") if self_train else ("final_dram", "final_cam")
     budget = {k: cfg[k] for k in ("base", "epochs_dram", "epochs_cam", "epochs_final", "final_size")}
     parts, device = int(cfg["lung_parts"]), cfg.get("device", "cpu")
     options = ((f" --lung-parts {parts}" if parts > 1 else "") + (" --device cuda" if device.startswith("cuda") else "")
@@ -137,17 +140,28 @@ def register_2d(out: Path) -> None:
         extra = (f" PLUS {len(unlabeled)} unlabelled slices of covid_semiseg/unlabeled (random, seed 0) whose "
                  "weak labels were derived from its `pseudo_masks` (soft outputs of another published model, "
                  "Semi-Inf-Net; thresholded at 0.5): another model's opinion, not ground truth.")
+    self_text = ""
     if self_train:
         command += f" --self-train {self_train['folder']}" + (f" --self-train-match {self_train['match']}"
                                                               if self_train["match"] else "")
+        self_text = (
+            f" Self-training stage (`lunglesion.weak.selftrain`), {cfg['self_rounds']} rounds for each lineage: "
+            "the teacher (the chain's final network, then the last student) labelled the chain's training slices"
+            f"{FITTED_TEXT if cfg['self_fit'] else ''} and up to {cfg['self_per_scan']} per scan of the "
+            f"{self_train['slices']} unlabelled slices of {self_train['folder']}"
+            f"{' whose names contain ' + repr(self_train['match']) if self_train['match'] else ''} "
+            "(those where it marks at least 1 %; images only, no masks), and a U-Net starting from its weights "
+            f"learned them for {cfg['epochs_self']} epochs with the supervised recipe (multi-scale, augmentation, "
+            "cosine schedule). The chain's final networks before this stage score "
+            f"{results['val_dice_final_dram']:.3f} (dRAM) and {results['val_dice_final_cam']:.3f} (CAM).")
     common = (
         "Trained from per-region CTSS scores only (weak supervision; Xie et al., MedIA 86:102771, 2023). "
         f"Weak labels: CTSS (standard table) of the lesion fraction of {_region_text(parts)}; "
         "regions found in the 8-bit image by `lunglesion.weak.regions.lung_regions_2d`"
         f"{_field_text(cfg['lung_field'])}) "
         "derived from the masks of the "
-        f"training part of covid_semiseg/train ({len(split['train'])} slices).{extra} No network saw a mask. "
-        f"Validation part (masks used only to score): slices {', '.join(split['val'])}. "
+        f"training part of covid_semiseg/train ({len(split['train'])} slices).{extra} No network saw a mask."
+        f"{self_text} Validation part (masks used only to score): slices {', '.join(split['val'])}. "
         f"Chain settings: {json.dumps(cfg)}. Chain trained on {device}"
         f"{'' if device.startswith('cuda') else ', torch.set_num_threads(1)'}.\n\n"
         f"Reproduce: `{command}`\n\n"
@@ -157,35 +171,20 @@ def register_2d(out: Path) -> None:
         + f"\n\nDeviations from the paper: encoder widths base {cfg['base']} (paper 32), 2D chunks {cfg['chunk']} px, "
         f"Adam lr {cfg['lr']:g}, {cfg['epochs_dram']} dRAM epochs; maps calibrated to each network's own predicted "
         "fraction before thresholding (both CAM and dRAM). Status of `dram` against the issue's target: "
-        f"{_status(results['val_dice_final_dram'], results['val_dice_final_cam'])}."
+        f"{_status(results[f'val_dice_{stages[0]}'], results[f'val_dice_{stages[1]}'])}."
         f"\n\nData licence: {DATA_LICENCE}.")
-    dram_desc = "Final network of the dRAM chain (dRAM with 8-neighbour attention -> dense CRF -> pseudo labels)."
+    then = f" -> {cfg['self_rounds']} rounds of self-training" if self_train else ""
+    dram_desc = f"dRAM chain: dRAM with 8-neighbour attention -> dense CRF -> pseudo labels -> U-Net{then}."
     cam_desc = ("Classic CAM weakly supervised baseline: same encoder, GAP regressor, same weak labels, "
-                "CAM > 0.5 of its maximum -> dense CRF -> pseudo labels -> the same final U-Net.")
-    # (name, stage, card title, registry description, card introduction)
-    models = [("dram", "final_dram", "U-Net trained on dRAM + attention + CRF pseudo labels", dram_desc, dram_desc),
-              ("dram-cam", "final_cam", "U-Net trained on CAM + CRF pseudo labels (baseline)", cam_desc, cam_desc)]
-    if self_train:
-        dram, cam = results["val_dice_self_dram"], results["val_dice_self_cam"]
-        summary = (f"The dRAM chain's final network after {cfg['self_rounds']} rounds of self-training "
-                   "(`lunglesion.weak.selftrain`)")
-        models.append(("dram-st", "self_dram", f"`dram` after {cfg['self_rounds']} rounds of self-training on unlabelled slices",
-                       summary, summary + ": in each round the teacher (the final network, then the last "
-                       "student) labelled the chain's training slices"
-                       f"{FITTED_TEXT if cfg['self_fit'] else ''}"
-                       f" and up to {cfg['self_per_scan']} per scan of the "
-                       f"{self_train['slices']} unlabelled slices of {self_train['folder']}"
-                       f"{' whose names contain ' + repr(self_train['match']) if self_train['match'] else ''} "
-                       "(those where it marks at least 1 %), and a U-Net starting from its weights learned them for "
-                       f"{cfg['epochs_self']} epochs with the supervised recipe (multi-scale, augmentation, "
-                       "cosine schedule). The same stage lifts the CAM baseline's final network from "
-                       f"{results['val_dice_final_cam']:.3f} to {cam:.3f} (not shipped): {dram:.3f} is {dram / cam:.2f}x "
-                       "that, so self-training narrows the gap that dRAM's better pseudo labels open."))
-    for name, stage, title, description, intro in models:
+                f"CAM > 0.5 of its maximum -> dense CRF -> pseudo labels -> the same U-Net{then}.")
+    # (name, stage, card title, registry description)
+    models = [("dram", stages[0], f"U-Net trained on dRAM + attention + CRF pseudo labels{then}", dram_desc),
+              ("dram-cam", stages[1], f"U-Net trained on CAM + CRF pseudo labels{then} (baseline)", cam_desc)]
+    for name, stage, title, description in models:
         net = final_network_2d(trained[stage])
         weights = f"{name}.pt"
         sha = export_weights(net, models_dir() / weights)
-        card = _card(name, title, intro + "\n\n" + common)
+        card = _card(name, title, description + "\n\n" + common)
         register(ModelEntry(
             name=name, task="covid-infection-2d", description=description,
             network="lunglesion.networks.unet:UNet", config=dict(FINAL_2D),
