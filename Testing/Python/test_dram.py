@@ -189,13 +189,14 @@ def test_train_cli_runs_the_chain_on_the_regions_of_the_csv(shared_data, tmp_pat
     from lunglesion.cli.main import main
 
     folder = shared_data / "covid_semiseg" / "train"
-    derive_weak_labels(folder, tmp_path / "scores.csv", stems=["0", "13"], lung_parts=2)
+    derive_weak_labels(folder, tmp_path / "scores.csv", stems=["0", "13"], lung_parts=2, lung_field="learned")
     settings = {"chunk": 32, "base": 2, "grid": 16, "epochs_dram": 1, "epochs_cam": 1, "epochs_final": 1,
-                "final_size": 32, "batch": 4}
+                "final_size": 32, "batch": 4, "lung_field": "learned"}
     assert main(["train", "--model", "dram", "--data", str(folder), "--weak-labels", str(tmp_path / "scores.csv"),
                  "--out", str(tmp_path / "run"), "--device", "cpu", "--dram-settings", json.dumps(settings)]) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["lung_parts"] == 2 and config["device"] == "cpu (cpu)" and config["base"] == 2
+    assert config["lung_field"] == "learned"
     assert all((tmp_path / "run" / stage / "model.pt").exists() for stage in ("dram", "cam", "final_dram", "final_cam"))
     # self-training on unlabelled slices: a teacher this weak marks no lesion, which is said in one line
     unlabeled = tmp_path / "unlabeled" / "images"
