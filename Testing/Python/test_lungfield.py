@@ -7,7 +7,8 @@ import pytest
 
 from lunglesion.data.labelled2d import read_grey_unit, read_label_png
 from lunglesion.errors import InputError
-from lunglesion.weak.lungfield import paint_consolidation, slice_regions, trustworthy
+from lunglesion.weak.lungfield import slice_regions
+from lunglesion.weak.lungfield_training import paint_consolidation, trustworthy
 from lunglesion.weak.regions import lung_regions_2d
 
 
