@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dRAM: also self-train the final networks on the slices of DIR/images (no masks read)")
     parser.add_argument("--dram-settings", type=json.loads, default=None, metavar="JSON",
                         help="dRAM: chain settings over the defaults, e.g. '{\"base\": 32, \"epochs_dram\": 200}' "
-                             "(the shipped `dram`; hours on a CPU, minutes on a GPU)")
+                             "(hours on a CPU, minutes on a GPU); '{\"lung_field\": \"learned\"}' when the CSV "
+                             "came from `weaklabels --lung-field learned`, as the shipped `dram`'s did")
 
 
 def run(args: argparse.Namespace) -> int:
