@@ -30,6 +30,7 @@ def test_painted_consolidation_brightens_only_the_lungs(shared_data) -> None:
     brighter = (painted - image > 0.2) & (lungs > 0)
     assert brighter.sum() > 0.02 * (lungs > 0).sum()
 
+
 def test_field_grows_each_lung_by_the_pixels_that_connect_to_it(shared_data) -> None:
     from scipy import ndimage
 

@@ -22,6 +22,7 @@ import torch
 from PIL import Image as PILImage
 from scipy import ndimage
 
+from lunglesion.data.pseudo_labels import mask_edges
 from lunglesion.errors import EmptyInputError
 from lunglesion.weak.lungfield import FIELD_MODEL, field_network, predict_field
 from lunglesion.weak.regions import lung_regions_2d
@@ -75,11 +76,11 @@ def paint_consolidation(image: np.ndarray, lungs: np.ndarray, rng: np.random.Gen
     out = image.astype(np.float32).copy()
     tissue = float(np.quantile(image[~field & (image > image[field].mean())], 0.5)) if (~field).any() else 1.0
     air = float(image[field].mean())
-    edge = field & ~ndimage.binary_erosion(field)
+    edge = mask_edges(field, width=1)
     depth_map = ndimage.distance_transform_edt(field)
     other = {v: ndimage.distance_transform_edt(~((lungs > 0) & (lungs != v))) for v in np.unique(lungs[lungs > 0])}
     for _ in range(patches or int(rng.integers(1, 4))):
-        lung = int(rng.choice([v for v in other]))
+        lung = int(rng.choice(list(other)))
         candidates = np.argwhere(edge & (lungs == lung))
         if len(candidates) == 0:
             continue
@@ -171,7 +172,7 @@ def _outlined(image: np.ndarray, masks: list[np.ndarray], side: int = 256) -> np
     """An RGB ``side`` x ``side`` tile of ``image`` with the outline of each mask in OUTLINE_COLOURS."""
     rgb = np.repeat((image[..., None] * 255).astype(np.uint8), 3, axis=2)
     for mask, colour in zip(masks, OUTLINE_COLOURS):
-        rgb[mask & ~ndimage.binary_erosion(mask, iterations=2)] = colour
+        rgb[mask_edges(mask)] = colour
     return np.asarray(PILImage.fromarray(rgb).resize((side, side), PILImage.NEAREST))
 
 

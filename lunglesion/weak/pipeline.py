@@ -457,8 +457,8 @@ def train_from_scores(data_dir: Path | str, weak_labels_csv: Path | str, out_dir
     ``budget`` overrides the stage settings of :data:`DEFAULTS` (e.g. ``epochs_dram``). In 2D the
     region names of the CSV say how many bands per lung it scores (``lung_parts``, recorded in
     the run's ``config.json``); the ``lung_field`` setting of ``budget`` must be the one the CSV
-    was derived with (``lunglesion weaklabels --lung-field``). ``unlabeled`` (2D, ``{stem: image path}``) adds the self-training
-    stage on those slices and the chain's own.
+    was derived with (``lunglesion weaklabels --lung-field``). ``unlabeled`` (2D, ``{stem: image
+    path}``) adds the self-training stage on those slices and the chain's own.
     """
     if unlabeled and variant != "2d":
         raise InputError("self-training on unlabelled slices is a 2D stage (dram, not dram3d)")

@@ -86,8 +86,7 @@ def self_train(teacher: torch.nn.Module, teacher_weights: Path, images: dict[str
 
     The student trains at ``size`` px; the teacher runs at ``teacher_size`` (default: the same).
     Masks of slices that the weak ``labels`` score (regions: ``lung_parts`` bands per lung of the
-    ``lung_field``) are
-    fitted to them (:func:`fitted_mask`).
+    ``lung_field``) are fitted to them (:func:`fitted_mask`).
 
     Skipped when ``out_dir`` holds a finished run (``val_metrics.json``) and ``resume`` is set;
     an unfinished one continues from its checkpoint.
